@@ -1,0 +1,33 @@
+"""flowedit: FlowEdit (Kulikov et al., ICCV 2025) on one shared rectified-flow ODE integrator.
+
+The core (this namespace) depends on torch only and knows nothing of images, prompts or models:
+the same :func:`flowedit` call moves 2-D points between Gaussian mixtures and edits SD3/FLUX latents.
+Time ``t`` is sigma: ``t = 0`` is data, ``t = 1`` is noise, ``z_t = (1 - t) x0 + t eps``.
+"""
+
+from ._edit import VelocityPair, check_schedule, edit_by_inversion, flowedit, sdedit, velocity_pair
+from ._grid import check_grid, flux_mu, flux_timesteps, linear_timesteps, sd3_timesteps, shift_timesteps
+from ._integrate import RK4, SOLVERS, Euler, Heun, Midpoint, Solver, Velocity, integrate
+
+__all__ = [
+    "RK4",
+    "SOLVERS",
+    "Euler",
+    "Heun",
+    "Midpoint",
+    "Solver",
+    "Velocity",
+    "VelocityPair",
+    "check_grid",
+    "check_schedule",
+    "edit_by_inversion",
+    "flowedit",
+    "flux_mu",
+    "flux_timesteps",
+    "integrate",
+    "linear_timesteps",
+    "sd3_timesteps",
+    "sdedit",
+    "shift_timesteps",
+    "velocity_pair",
+]

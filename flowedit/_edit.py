@@ -1,0 +1,179 @@
+"""FlowEdit (Kulikov et al., ICCV 2025, Algorithm S1) and the paper's two baselines.
+
+All three run on :func:`flowedit.integrate`'s conventions: ``t`` is sigma (0 = data, 1 = noise),
+``ts`` is a decreasing grid of ``T + 1`` points and step ``i`` goes from ``ts[i]`` to ``ts[i+1]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ._grid import check_grid
+from ._integrate import Callback, Solver, Velocity, check_velocity_output, integrate
+
+__all__ = ["VelocityPair", "edit_by_inversion", "flowedit", "sdedit", "velocity_pair"]
+
+VelocityPair = Callable[[torch.Tensor | None, torch.Tensor, float], tuple[torch.Tensor | None, torch.Tensor]]
+
+
+def velocity_pair(source: Velocity, target: Velocity) -> VelocityPair:
+    """Build a FlowEdit velocity pair from two plain velocities ``v(z, t)``.
+
+    The pair maps ``(z_src, z_tar, t)`` to ``(source(z_src, t), target(z_tar, t))``; when
+    ``z_src`` is ``None`` only the target is evaluated and ``(None, v_tar)`` is returned.
+    Model adapters implement the same signature but evaluate both branches in one batched call.
+    """
+
+    def pair(z_src: torch.Tensor | None, z_tar: torch.Tensor, t: float):
+        return (None if z_src is None else source(z_src, t)), target(z_tar, t)
+
+    return pair
+
+
+def _count(value: Any, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def check_schedule(steps: int, n_max: int, n_min: int = 0, n_avg: int = 1) -> None:
+    """Check ``0 <= n_min <= n_max <= steps`` and ``n_avg >= 1`` with errors that say which is wrong."""
+    _count(n_avg, "n_avg", 1)
+    _count(n_min, "n_min", 0)
+    _count(n_max, "n_max", 0)
+    if n_max > steps:
+        raise ValueError(f"n_max = {n_max} exceeds the number of steps ({steps}); use n_max <= steps")
+    if n_min > n_max:
+        raise ValueError(f"n_min = {n_min} exceeds n_max = {n_max}; need 0 <= n_min <= n_max")
+
+
+def _noise(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+
+
+def flowedit(
+    x_src: torch.Tensor,
+    velocity: VelocityPair,
+    ts: torch.Tensor,
+    n_max: int,
+    n_min: int = 0,
+    n_avg: int = 1,
+    generator: torch.Generator | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """FlowEdit, the full Algorithm S1 of Kulikov et al. (2025): an inversion-free ODE from source to target.
+
+    With ``T = len(ts) - 1`` steps, the first ``T - n_max`` are skipped. Each step ``i`` in
+    ``[T - n_max, T - n_min)`` draws ``n_avg`` noises ``eps_j ~ N(0, I)`` and forms
+
+        z_src_j = (1 - t_i) x_src + t_i eps_j,      z_tar_j = z_src_j + (z_i - x_src),
+        z_{i+1} = z_i + (t_{i+1} - t_i) * mean_j [v_tar(z_tar_j, t_i) - v_src(z_src_j, t_i)],
+
+    starting from ``z = x_src`` (the SAME noise enters both branches). The last ``n_min`` steps
+    are plain target sampling (Euler) from ``z_tar`` at ``t = ts[T - n_min]``, built with one
+    more noise draw.
+
+    Args:
+        x_src: source sample, any shape; the edit has the same shape and dtype.
+        velocity: a velocity pair ``(z_src, z_tar, t) -> (v_src, v_tar)`` (see :func:`velocity_pair`).
+            ``z_src`` and ``z_tar`` have shape ``(n_avg, *x_src.shape)``: all draws go in one call.
+        ts: decreasing grid in ``[0, 1]`` with ``T + 1`` points (usually from 1 to 0).
+        n_max: number of steps that edit (``0 <= n_min <= n_max <= T``); ``T - n_max`` are skipped.
+        n_min: number of final steps of plain target sampling.
+        n_avg: noise draws averaged per step (``>= 1``).
+        generator: source of all noise. Draws happen one ``x_src``-shaped tensor at a time, in
+            step order (the ``n_avg`` draws of a step in turn), so a seed reproduces the bits of a
+            loop that calls ``randn_like(x_src)`` in the same order.
+        callback: called after each step with ``{"i", "t", "t_next", "z", "z_src", "z_tar", "phase"}``;
+            ``phase`` is ``"edit"`` or ``"sample"`` (the last ``n_min`` steps).
+
+    Returns:
+        The edited sample, shape of ``x_src``.
+    """
+    times = check_grid(ts, decreasing=True).tolist()
+    steps = len(times) - 1
+    check_schedule(steps, n_max, n_min, n_avg)
+    first, switch = steps - n_max, steps - n_min
+    z = x_src.clone()
+    for i in range(first, switch):
+        t, t_next = times[i], times[i + 1]
+        eps = torch.stack([_noise(x_src, generator) for _ in range(n_avg)])  # (n_avg, *x.shape)
+        z_src = (1 - t) * x_src + t * eps
+        z_tar = z_src + (z - x_src)
+        v_src, v_tar = velocity(z_src, z_tar, t)
+        check_velocity_output(v_src, z_src, "velocity pair (source)")
+        check_velocity_output(v_tar, z_tar, "velocity pair (target)")
+        z = z + (t_next - t) * (v_tar - v_src).mean(dim=0)
+        if callback is not None:
+            callback({"i": i, "t": t, "t_next": t_next, "z": z, "z_src": z_src, "z_tar": z_tar, "phase": "edit"})
+    if n_min == 0:
+        return z
+
+    t = times[switch]
+    z_src = ((1 - t) * x_src + t * _noise(x_src, generator)).unsqueeze(0)  # (1, *x.shape)
+    z_tar = z_src + (z - x_src)
+    for i in range(switch, steps):
+        t, t_next = times[i], times[i + 1]
+        _, v_tar = velocity(None, z_tar, t)
+        z_tar = z_tar + (t_next - t) * check_velocity_output(v_tar, z_tar, "velocity pair (target)")
+        if callback is not None:
+            callback({"i": i, "t": t, "t_next": t_next, "z": z_tar[0], "z_src": None, "z_tar": z_tar, "phase": "sample"})
+    return z_tar[0]
+
+
+def edit_by_inversion(
+    x_src: torch.Tensor,
+    source: Velocity,
+    target: Velocity,
+    ts: torch.Tensor,
+    n_max: int | None = None,
+    method: str | Solver = "euler",
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Edit by inversion (the paper's baseline, Sec. 3): invert with the source ODE, sample with the target.
+
+    With ``T = len(ts) - 1`` and ``t_max = ts[T - n_max]`` (``n_max = T`` by default, i.e. the full
+    path to ``ts[0]``), ``x_src`` is carried up the reversed grid ``ts[T - n_max:]`` by
+    ``dz/dt = v_src`` to ``z(t_max)``, then down the same grid by ``dz/dt = v_tar``. The callback
+    sees ``phase`` ``"invert"`` then ``"sample"`` besides :func:`integrate`'s keys.
+    """
+    times = check_grid(ts, decreasing=True)
+    steps = len(times) - 1
+    n_max = steps if n_max is None else n_max
+    check_schedule(steps, n_max)
+    if n_max == 0:
+        return x_src.clone()
+    down = times[steps - n_max :]
+
+    def tagged(phase: str) -> Callback | None:
+        return None if callback is None else (lambda info: callback({**info, "phase": phase}))
+
+    noise = integrate(x_src, source, down.flip(0), method, tagged("invert"))
+    return integrate(noise, target, down, method, tagged("sample"))
+
+
+def sdedit(
+    x_src: torch.Tensor,
+    target: Velocity,
+    ts: torch.Tensor,
+    n_max: int,
+    generator: torch.Generator | None = None,
+    method: str | Solver = "euler",
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """SDEdit (Meng et al., 2022) on a flow: noise ``x_src`` to ``t0 = ts[T - n_max]`` and sample the target.
+
+    ``z(t0) = (1 - t0) x_src + t0 eps`` with one draw ``eps ~ N(0, I)`` from ``generator``, then
+    ``dz/dt = v_tar`` down ``ts[T - n_max:]``.
+    """
+    times = check_grid(ts, decreasing=True)
+    steps = len(times) - 1
+    check_schedule(steps, n_max)
+    if n_max == 0:
+        return x_src.clone()
+    t0 = float(times[steps - n_max])
+    z = (1 - t0) * x_src + t0 * _noise(x_src, generator)
+    return integrate(z, target, times[steps - n_max :], method, callback)

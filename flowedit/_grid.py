@@ -1,0 +1,128 @@
+"""Time grids for rectified-flow sampling, and their validation.
+
+Convention (used everywhere in this project): ``t`` is the sigma of the paper and of diffusers,
+``t = 0`` is data and ``t = 1`` is noise, ``z_t = (1 - t) x0 + t eps``. A sampling grid runs from
+``t = 1`` (or lower) down to ``t = 0`` and has ``steps + 1`` points; step ``i`` goes from ``ts[i]``
+to ``ts[i + 1]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "check_grid",
+    "flux_mu",
+    "flux_timesteps",
+    "linear_timesteps",
+    "sd3_timesteps",
+    "shift_timesteps",
+]
+
+
+def check_grid(ts: torch.Tensor, *, decreasing: bool | None = None, name: str = "ts") -> torch.Tensor:
+    """Return ``ts`` as a 1-D tensor after checking that it is a usable time grid.
+
+    A grid must be 1-D with at least two points, finite, inside ``[0, 1]`` and strictly monotone.
+    ``decreasing=True`` (sampling, t: 1 -> 0) or ``False`` (inversion, t: 0 -> 1) also fixes the
+    direction; ``None`` accepts either.
+    """
+    ts = torch.as_tensor(ts)
+    if not ts.is_floating_point():
+        ts = ts.to(torch.float64)
+    if ts.ndim != 1 or ts.numel() < 2:
+        raise ValueError(
+            f"{name} must be a 1-D tensor with at least 2 time points, got shape {tuple(ts.shape)}; "
+            "build one with flowedit.linear_timesteps(steps)"
+        )
+    if not torch.isfinite(ts).all():
+        raise ValueError(f"{name} contains NaN or inf: {ts.tolist()}")
+    if ts.min() < 0 or ts.max() > 1:
+        raise ValueError(
+            f"{name} must lie in [0, 1] (t = 0 is data, t = 1 is noise), "
+            f"got values from {ts.min().item():g} to {ts.max().item():g}"
+        )
+    dt = ts[1:] - ts[:-1]
+    down, up = bool((dt < 0).all()), bool((dt > 0).all())
+    if not (down or up):
+        raise ValueError(f"{name} must be strictly monotone (no repeated or reversed points): {ts.tolist()}")
+    if decreasing is True and not down:
+        raise ValueError(f"{name} must decrease (sampling runs t: 1 -> 0), got {ts[0].item():g} -> {ts[-1].item():g}")
+    if decreasing is False and not up:
+        raise ValueError(f"{name} must increase (inversion runs t: 0 -> 1), got {ts[0].item():g} -> {ts[-1].item():g}")
+    return ts
+
+
+def _check_steps(steps: int) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    return steps
+
+
+def linear_timesteps(steps: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Uniform sampling grid ``ts[i] = 1 - i / steps``, shape ``(steps + 1,)``, from 1 to 0.
+
+    This is also FLUX's base grid: ``linspace(1, 1/steps, steps)`` followed by 0.
+    """
+    return torch.linspace(1.0, 0.0, _check_steps(steps) + 1, dtype=dtype)
+
+
+def shift_timesteps(ts: torch.Tensor, shift: float) -> torch.Tensor:
+    """Static shift of a grid (SD3, Esser et al. 2024, eq. 23): ``t' = s t / (1 + (s - 1) t)``.
+
+    ``s > 1`` spends more steps at high noise. ``t = 0`` and ``t = 1`` are fixed points.
+    """
+    if not shift > 0:
+        raise ValueError(f"shift must be positive, got {shift!r}")
+    ts = torch.as_tensor(ts, dtype=torch.float64) if not torch.is_tensor(ts) else ts
+    return shift * ts / (1 + (shift - 1) * ts)
+
+
+def sd3_timesteps(
+    steps: int, *, shift: float = 3.0, num_train_timesteps: int = 1000, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """The grid of Stable Diffusion 3's ``FlowMatchEulerDiscreteScheduler`` (static shift), plus 0.
+
+    diffusers builds it as: ``t_min = shift_s(1 / N)`` (N = num_train_timesteps), then ``steps``
+    points ``linspace(1, t_min, steps)``, each shifted again by ``shift_s``, then a final 0.
+    Shape ``(steps + 1,)``.
+    """
+    _check_steps(steps)
+    t_min = shift_timesteps(torch.tensor(1.0 / num_train_timesteps, dtype=torch.float64), shift)
+    base = torch.linspace(1.0, float(t_min), steps, dtype=torch.float64)
+    ts = torch.cat([shift_timesteps(base, shift), base.new_zeros(1)])
+    return ts.to(dtype)
+
+
+def flux_mu(
+    image_seq_len: int,
+    *,
+    base_seq_len: int = 256,
+    max_seq_len: int = 4096,
+    base_shift: float = 0.5,
+    max_shift: float = 1.15,
+) -> float:
+    """FLUX's resolution-dependent shift ``mu``: linear in the image token count.
+
+    ``mu = base_shift + (max_shift - base_shift) (L - base_seq_len) / (max_seq_len - base_seq_len)``;
+    a 1024x1024 image has ``L = (1024 / 16)**2 = 4096`` tokens and ``mu = 1.15``.
+    """
+    if image_seq_len < 1:
+        raise ValueError(f"image_seq_len must be positive, got {image_seq_len}")
+    slope = (max_shift - base_shift) / (max_seq_len - base_seq_len)
+    return base_shift + slope * (image_seq_len - base_seq_len)
+
+
+def flux_timesteps(steps: int, *, mu: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """FLUX's dynamically shifted grid: ``t' = e^mu / (e^mu + 1/t - 1)`` on :func:`linear_timesteps`.
+
+    ``mu`` comes from :func:`flux_mu`; ``t = 0`` maps to 0 exactly. Shape ``(steps + 1,)``.
+    """
+    ts = linear_timesteps(steps, dtype=torch.float64)
+    e = math.exp(mu)
+    shifted = torch.zeros_like(ts)
+    pos = ts > 0
+    shifted[pos] = e / (e + (1.0 / ts[pos] - 1.0))
+    return shifted.to(dtype)
