@@ -120,7 +120,9 @@ def flowedit(
         _, v_tar = velocity(None, z_tar, t)
         z_tar = z_tar + (t_next - t) * check_velocity_output(v_tar, z_tar, "velocity pair (target)")
         if callback is not None:
-            callback({"i": i, "t": t, "t_next": t_next, "z": z_tar[0], "z_src": None, "z_tar": z_tar, "phase": "sample"})
+            callback(
+                {"i": i, "t": t, "t_next": t_next, "z": z_tar[0], "z_src": None, "z_tar": z_tar, "phase": "sample"}
+            )
     return z_tar[0]
 
 

@@ -26,7 +26,9 @@ def check_velocity_output(v: Any, z: torch.Tensor, name: str = "velocity") -> to
     if not torch.is_tensor(v):
         raise TypeError(f"{name} must return a torch.Tensor, got {type(v).__name__}")
     if v.shape != z.shape:
-        raise ValueError(f"{name} returned shape {tuple(v.shape)} for an input of shape {tuple(z.shape)}; they must match")
+        raise ValueError(
+            f"{name} returned shape {tuple(v.shape)} for an input of shape {tuple(z.shape)}; they must match"
+        )
     return v
 
 
@@ -123,7 +125,7 @@ def integrate(
     def checked(x: torch.Tensor, t: float) -> torch.Tensor:
         return check_velocity_output(velocity(x, t), x)
 
-    for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
+    for i, (t, t_next) in enumerate(zip(times[:-1], times[1:], strict=True)):
         z = solver.step(checked, z, t, t_next)
         if callback is not None:
             callback({"i": i, "t": t, "t_next": t_next, "z": z})

@@ -100,7 +100,7 @@ def two_mode_velocity(
     r1 = torch.mv(z, w).add_(bias).sigmoid_()
     out = torch.empty_like(z)
     dB = (B[1] - B[0]).tolist()
-    for j, (cj, b0j) in enumerate(zip(c.tolist(), B[0].tolist())):
+    for j, (cj, b0j) in enumerate(zip(c.tolist(), B[0].tolist(), strict=True)):
         col = out[:, j]
         torch.mul(z[:, j], cj, out=col)
         col.add_(r1, alpha=-dB[j]).sub_(b0j)

@@ -76,8 +76,7 @@ def _eigen_covariances(covs: Any, K: int, d: int, dtype: torch.dtype) -> tuple[t
     if bad.numel():
         k = bad[0].item()
         raise ValueError(
-            f"covs[{k}] is not positive definite (smallest eigenvalue {lam[k].min().item():.3g}); "
-            "variances must be > 0"
+            f"covs[{k}] is not positive definite (smallest eigenvalue {lam[k].min().item():.3g}); variances must be > 0"
         )
     return lam, U
 
@@ -106,7 +105,9 @@ class GaussianMixture:
             weights = torch.full((K,), 1.0 / K, dtype=dtype)
         weights = _tensor(weights, dtype, "weights")
         if weights.shape != (K,):
-            raise ValueError(f"weights must have shape ({K},) to match means {tuple(means.shape)}, got {tuple(weights.shape)}")
+            raise ValueError(
+                f"weights must have shape ({K},) to match means {tuple(means.shape)}, got {tuple(weights.shape)}"
+            )
         if (weights <= 0).any():
             raise ValueError(f"weights must all be positive, got {weights.tolist()}")
         if abs(weights.sum().item() - 1) > 1e-6:
@@ -170,7 +171,9 @@ class GaussianMixture:
         if not z.is_floating_point():
             z = z.to(self.means.dtype)
         if z.ndim == 0 or z.shape[-1] != self.dim:
-            raise ValueError(f"points must have shape (..., {self.dim}) for this {self.dim}-D mixture, got {tuple(z.shape)}")
+            raise ValueError(
+                f"points must have shape (..., {self.dim}) for this {self.dim}-D mixture, got {tuple(z.shape)}"
+            )
         return z.reshape(-1, self.dim), z.shape
 
     @staticmethod
@@ -211,7 +214,9 @@ class GaussianMixture:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
         device = generator.device if generator is not None else self.means.device
-        means, lam, U, log_w = (p if p is None else p.to(device) for p in (self.means, self.lam, self.U, self.log_weights))
+        means, lam, U, log_w = (
+            p if p is None else p.to(device) for p in (self.means, self.lam, self.U, self.log_weights)
+        )
         k = torch.multinomial(log_w.exp(), n, replacement=True, generator=generator) if n else log_w.new_zeros(0).long()
         eps = torch.randn((n, self.dim), generator=generator, dtype=means.dtype, device=device)
         y = eps * lam[k].sqrt()

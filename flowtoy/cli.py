@@ -79,9 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--n", type=int, default=4000, help="number of source points (default: 4000)")
     p.add_argument("--std", type=float, default=1.0, help="standard deviation of every mode (default: 1)")
-    p.add_argument("--weights", type=float, nargs=2, metavar=("W1", "W2"), help="mode weights, summing to 1 (default: equal)")
+    p.add_argument(
+        "--weights", type=float, nargs=2, metavar=("W1", "W2"), help="mode weights, summing to 1 (default: equal)"
+    )
     p.add_argument("--steps", type=int, default=50, help="Euler steps T on a uniform grid from t=1 to 0 (default: 50)")
-    p.add_argument("--n-max", type=int, help="steps that edit, <= steps; inversion and SDEdit start at t = n_max/T (default: T)")
+    p.add_argument(
+        "--n-max", type=int, help="steps that edit, <= steps; inversion and SDEdit start at t = n_max/T (default: T)"
+    )
     p.add_argument("--n-avg", type=int, default=1, help="FlowEdit noise draws averaged per step (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the source sample and of all noise (default: 0)")
     return parser
