@@ -7,14 +7,13 @@ Time ``t`` is sigma: ``t = 0`` is data, ``t = 1`` is noise, ``z_t = (1 - t) x0 +
 
 from ._edit import VelocityPair, check_schedule, edit_by_inversion, flowedit, sdedit, velocity_pair
 from ._grid import check_grid, flux_mu, flux_timesteps, linear_timesteps, sd3_timesteps, shift_timesteps
-from ._integrate import RK4, SOLVERS, Euler, Heun, Midpoint, Solver, Velocity, integrate
+from ._integrate import RK4, SOLVERS, Euler, Heun, Solver, Velocity, integrate
 
 __all__ = [
     "RK4",
     "SOLVERS",
     "Euler",
     "Heun",
-    "Midpoint",
     "Solver",
     "Velocity",
     "VelocityPair",

@@ -72,12 +72,19 @@ def linear_timesteps(steps: int, *, dtype: torch.dtype = torch.float64) -> torch
 def shift_timesteps(ts: torch.Tensor, shift: float) -> torch.Tensor:
     """Static shift of a grid (SD3, Esser et al. 2024, eq. 23): ``t' = s t / (1 + (s - 1) t)``.
 
-    ``s > 1`` spends more steps at high noise. ``t = 0`` and ``t = 1`` are fixed points.
+    ``s > 1`` spends more steps at high noise. Evaluated as ``s t / (s t + 1 - t)`` so that
+    ``t = 0`` and ``t = 1`` are fixed points exactly.
     """
     if not shift > 0:
         raise ValueError(f"shift must be positive, got {shift!r}")
     ts = torch.as_tensor(ts, dtype=torch.float64) if not torch.is_tensor(ts) else ts
-    return shift * ts / (1 + (shift - 1) * ts)
+    return _moebius(ts, shift)
+
+
+def _moebius(ts: torch.Tensor, scale: float) -> torch.Tensor:
+    # s t / (s t + 1 - t): exact at both ends, no division by t.
+    st = scale * ts
+    return st / (st + (1 - ts))
 
 
 def sd3_timesteps(
@@ -118,11 +125,7 @@ def flux_mu(
 def flux_timesteps(steps: int, *, mu: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """FLUX's dynamically shifted grid: ``t' = e^mu / (e^mu + 1/t - 1)`` on :func:`linear_timesteps`.
 
-    ``mu`` comes from :func:`flux_mu`; ``t = 0`` maps to 0 exactly. Shape ``(steps + 1,)``.
+    ``mu`` comes from :func:`flux_mu`. This is the static shift with ``s = e^mu``; ``t = 0`` and
+    ``t = 1`` stay fixed. Shape ``(steps + 1,)``.
     """
-    ts = linear_timesteps(steps, dtype=torch.float64)
-    e = math.exp(mu)
-    shifted = torch.zeros_like(ts)
-    pos = ts > 0
-    shifted[pos] = e / (e + (1.0 / ts[pos] - 1.0))
-    return shifted.to(dtype)
+    return _moebius(linear_timesteps(steps, dtype=torch.float64), math.exp(mu)).to(dtype)

@@ -15,7 +15,7 @@ import torch
 
 from ._grid import check_grid
 
-__all__ = ["Euler", "Heun", "Midpoint", "RK4", "SOLVERS", "Velocity", "integrate"]
+__all__ = ["Euler", "Heun", "RK4", "SOLVERS", "Velocity", "integrate"]
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 Callback = Callable[[dict[str, Any]], None]
@@ -51,16 +51,6 @@ class Euler(Solver):
         return z + (t_next - t) * velocity(z, t)
 
 
-class Midpoint(Solver):
-    """Explicit midpoint: ``z + h v(z + h/2 v(z, t), t + h/2)``."""
-
-    order, evaluations = 2, 2
-
-    def step(self, velocity, z, t, t_next):
-        h = t_next - t
-        return z + h * velocity(z + 0.5 * h * velocity(z, t), t + 0.5 * h)
-
-
 class Heun(Solver):
     """Heun (explicit trapezoid): average of the slopes at ``t`` and at the Euler guess at ``t_next``."""
 
@@ -87,7 +77,7 @@ class RK4(Solver):
         return z + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
-SOLVERS: dict[str, Solver] = {"euler": Euler(), "midpoint": Midpoint(), "heun": Heun(), "rk4": RK4()}
+SOLVERS: dict[str, Solver] = {"euler": Euler(), "heun": Heun(), "rk4": RK4()}
 
 
 def get_solver(method: str | Solver) -> Solver:
@@ -112,7 +102,7 @@ def integrate(
         z: state at ``ts[0]``, any shape and floating dtype.
         velocity: ``velocity(z, t) -> v``, ``v`` of ``z``'s shape, ``t`` a Python float.
         ts: strictly monotone 1-D grid in ``[0, 1]``; decreasing samples, increasing inverts.
-        method: ``"euler"`` (order 1), ``"midpoint"``/``"heun"`` (order 2), ``"rk4"`` (order 4),
+        method: ``"euler"`` (order 1), ``"heun"`` (order 2), ``"rk4"`` (order 4),
             or a :class:`Solver` instance.
         callback: called after every step with ``{"i", "t", "t_next", "z"}`` (``z`` at ``t_next``).
 

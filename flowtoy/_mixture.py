@@ -33,6 +33,7 @@ from ._kernels import posterior_sum, two_mode_velocity
 __all__ = ["GaussianMixture"]
 
 _LOG_2PI = math.log(2 * math.pi)
+_SMALL_BATCH = 2048  # points x components below which the plain formula is faster than the kernels
 
 
 def _tensor(value: Any, dtype: torch.dtype, name: str) -> torch.Tensor:
@@ -219,9 +220,11 @@ class GaussianMixture:
         )
         k = torch.multinomial(log_w.exp(), n, replacement=True, generator=generator) if n else log_w.new_zeros(0).long()
         eps = torch.randn((n, self.dim), generator=generator, dtype=means.dtype, device=device)
-        y = eps * lam[k].sqrt()
-        if U is not None:
-            y = torch.einsum("nde,ne->nd", U[k], y)
+        y = eps * lam[k].sqrt()  # (n, d) in each point's eigenbasis
+        if U is not None:  # rotate each component's points by its U_k (no (n, d, d) tensor)
+            for j in range(self.n_components):
+                rows = (k == j).nonzero().flatten()
+                y[rows] = y[rows] @ U[j].T
         return means[k] + y
 
     # ----------------------------------------------------------------------------------------------
@@ -247,7 +250,8 @@ class GaussianMixture:
         else:  # score
             h = -1 / s
         differentiable = torch.is_tensor(t) or (torch.is_grad_enabled() and z.requires_grad)
-        if not (reference or differentiable):
+        small = z.shape[0] * self.n_components < _SMALL_BATCH  # the plain formula has less overhead
+        if not (reference or differentiable or small):
             if kind == "velocity" and self._shared_diagonal and self.n_components == 2 and self.dim <= 8:
                 return two_mode_velocity(z, mu, lam[0], log_w, t).reshape(shape)
             return posterior_sum(z, a * mu, s, U, log_w, h, c).reshape(shape)

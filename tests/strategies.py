@@ -18,7 +18,9 @@ def floats(lo: float, hi: float) -> st.SearchStrategy[float]:
 
 def arrays(shape: tuple[int, ...], lo: float, hi: float) -> st.SearchStrategy[np.ndarray]:
     n = int(np.prod(shape)) if shape else 1
-    return st.lists(floats(lo, hi), min_size=n, max_size=n).map(lambda xs: np.array(xs, dtype=np.float64).reshape(shape))
+    return st.lists(floats(lo, hi), min_size=n, max_size=n).map(
+        lambda xs: np.array(xs, dtype=np.float64).reshape(shape)
+    )
 
 
 @st.composite

@@ -1,0 +1,160 @@
+"""FlowEdit (Algorithm S1) and the baselines: exact invariants, batching, reproducibility, errors."""
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import EPS64, arrays, grids, mixtures, scale_of
+
+from flowedit import edit_by_inversion, flowedit, linear_timesteps, sdedit, velocity_pair
+from flowtoy import GaussianMixture
+
+
+def copy_of(m: GaussianMixture, shift=None) -> GaussianMixture:
+    means = m.means if shift is None else m.means + torch.as_tensor(shift)
+    return GaussianMixture(means, m.covs, m.weights)
+
+
+@given(st.data(), mixtures(), grids(), st.integers(1, 4), st.integers(0, 2**32 - 1))
+def test_identity_edit_leaves_every_point_unchanged(data, source, ts, n_avg, seed):
+    """Source = target: v_tar(z_tar) - v_src(z_src) is exactly 0 because z_tar = z_src, so x stays put."""
+    steps = len(ts) - 1
+    n_max = data.draw(st.integers(0, steps))
+    x = torch.from_numpy(data.draw(arrays((6, source.dim), -6, 6)))
+    pair = velocity_pair(source.velocity, source.velocity)
+    y = flowedit(x, pair, ts, n_max, n_avg=n_avg, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(y, x)
+
+
+@given(st.data(), mixtures(), grids(), st.integers(1, 4), st.integers(0, 2**32 - 1))
+def test_translation_edit_maps_every_point_to_its_translate(data, source, ts, n_avg, seed):
+    """Target = source + delta: v_tar(z + a delta) = v_src(z) - delta, so z_i - x = (1 - t_i) delta at
+    every step, whatever the noise, and the full path (n_max = T) ends exactly at x + delta."""
+    delta = torch.from_numpy(data.draw(arrays((source.dim,), -5, 5)))
+    x = torch.from_numpy(data.draw(arrays((6, source.dim), -6, 6)))
+    pair = velocity_pair(source.velocity, copy_of(source, delta).velocity)
+    y = flowedit(x, pair, ts, len(ts) - 1, n_avg=n_avg, generator=torch.Generator().manual_seed(seed))
+    scale = scale_of(x, delta, source.means) ** 2
+    torch.testing.assert_close(y, x + delta, rtol=0, atol=1e6 * EPS64 * scale)
+
+
+def reference_flowedit(x_src, v_src, v_tar, ts, n_max, n_min, n_avg, generator):
+    """A straightforward transcription of Algorithm S1: loops, one velocity call per branch and draw."""
+    T = len(ts) - 1
+    z_edit = x_src.clone()
+    for i in range(T):
+        if T - i > n_max:
+            continue
+        t, t_next = ts[i].item(), ts[i + 1].item()
+        if T - i > n_min:
+            v_delta = torch.zeros_like(x_src)
+            for _ in range(n_avg):
+                noise = torch.randn(x_src.shape, generator=generator, dtype=x_src.dtype)
+                zt_src = (1 - t) * x_src + t * noise
+                zt_tar = z_edit + zt_src - x_src
+                v_delta += (v_tar(zt_tar, t) - v_src(zt_src, t)) / n_avg
+            z_edit = z_edit + (t_next - t) * v_delta
+        else:
+            if T - i == n_min:
+                noise = torch.randn(x_src.shape, generator=generator, dtype=x_src.dtype)
+                xt_tar = z_edit + (1 - t) * x_src + t * noise - x_src
+            xt_tar = xt_tar + (t_next - t) * v_tar(xt_tar, t)
+    return z_edit if n_min == 0 else xt_tar
+
+
+@given(st.data(), st.integers(1, 3), st.integers(0, 1000))
+def test_equals_a_straightforward_reference_loop(data, n_avg, seed):
+    source, target = GaussianMixture([[-3.0, -3.0], [3.0, 3.0]], 1.0), GaussianMixture([[-4.0, 0.0], [0.0, 4.0]], 0.5)
+    steps = data.draw(st.integers(1, 12))
+    n_max = data.draw(st.integers(0, steps))
+    n_min = data.draw(st.integers(0, n_max))
+    ts = linear_timesteps(steps)
+    x = source.sample(20, torch.Generator().manual_seed(seed))
+    ours = flowedit(x, velocity_pair(source, target), ts, n_max, n_min, n_avg, torch.Generator().manual_seed(seed))
+    ref = reference_flowedit(x, source, target, ts, n_max, n_min, n_avg, torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e4 * EPS64 * scale_of(x) ** 2)
+
+
+def test_all_draws_go_to_the_velocity_in_one_call_per_step():
+    source, target = GaussianMixture([[0.0, 0.0]], 1.0), GaussianMixture([[1.0, 0.0]], 1.0)
+    calls = []
+
+    def pair(z_src, z_tar, t):
+        calls.append((None if z_src is None else tuple(z_src.shape), tuple(z_tar.shape)))
+        return (None if z_src is None else source.velocity(z_src, t)), target.velocity(z_tar, t)
+
+    x = torch.zeros(7, 2, dtype=torch.float64)
+    flowedit(x, pair, linear_timesteps(10), n_max=8, n_min=3, n_avg=5, generator=torch.Generator().manual_seed(0))
+    assert calls == [((5, 7, 2), (5, 7, 2))] * 5 + [(None, (1, 7, 2))] * 3
+
+
+@given(st.integers(1, 10), st.integers(0, 1000))
+def test_n_min_equal_n_max_is_sdedit(n, seed):
+    """With n_min = n_max no step edits: FlowEdit is SDEdit from t = ts[T - n_max] with the same noise."""
+    source, target = GaussianMixture([[-2.0, 0.0]], 1.0), GaussianMixture([[0.0, 2.0], [2.0, 0.0]], 0.3)
+    ts = linear_timesteps(10)
+    x = source.sample(30, torch.Generator().manual_seed(seed))
+    ours = flowedit(x, velocity_pair(source, target), ts, n, n_min=n, generator=torch.Generator().manual_seed(seed))
+    ref = sdedit(x, target, ts, n, generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e3 * EPS64 * scale_of(x))
+
+
+def test_same_seed_same_bits_and_callback_trajectory():
+    source, target = GaussianMixture([[-2.0, 0.0]], 1.0), GaussianMixture([[2.0, 0.0]], 1.0)
+    x = source.sample(10, torch.Generator().manual_seed(0))
+    seen = []
+    a = flowedit(
+        x, velocity_pair(source, target), linear_timesteps(8), 6, 2, 3, torch.Generator().manual_seed(5), seen.append
+    )
+    b = flowedit(x, velocity_pair(source, target), linear_timesteps(8), 6, 2, 3, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    assert [s["i"] for s in seen] == [2, 3, 4, 5, 6, 7]
+    assert [s["phase"] for s in seen] == ["edit"] * 4 + ["sample"] * 2
+    assert torch.equal(seen[-1]["z"], a)
+
+
+def test_inversion_with_an_accurate_solver_and_equal_models_is_a_round_trip():
+    mixture = GaussianMixture([[-2.0, 0.0], [2.0, 1.0]], [0.5, 1.5], [0.3, 0.7])
+    x = mixture.sample(40, torch.Generator().manual_seed(0))
+    y = edit_by_inversion(x, mixture, copy_of(mixture), linear_timesteps(100), method="rk4")
+    torch.testing.assert_close(y, x, rtol=0, atol=1e-6)
+
+
+def test_baselines_phases_and_zero_steps():
+    mixture = GaussianMixture([[0.0]], 1.0)
+    x = torch.ones(3, 1, dtype=torch.float64)
+    phases = []
+    edit_by_inversion(x, mixture, mixture, linear_timesteps(4), n_max=3, callback=lambda s: phases.append(s["phase"]))
+    assert phases == ["invert"] * 3 + ["sample"] * 3
+    assert torch.equal(edit_by_inversion(x, mixture, mixture, linear_timesteps(4), n_max=0), x)
+    assert torch.equal(sdedit(x, mixture, linear_timesteps(4), 0), x)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_max": 11}, "n_max = 11 exceeds the number of steps \\(10\\)"),
+        ({"n_max": 5, "n_min": 6}, "n_min = 6 exceeds n_max = 5"),
+        ({"n_max": 5, "n_avg": 0}, "n_avg must be an integer >= 1"),
+        ({"n_max": -1}, "n_max must be an integer >= 0"),
+        ({"n_max": 5, "n_min": 1.5}, "n_min must be an integer >= 0"),
+        ({"n_max": 5, "ts": torch.linspace(0, 1, 11)}, "must decrease"),
+        ({"n_max": 5, "ts": torch.tensor([1.0, 0.5, 0.5, 0.0])}, "strictly monotone"),
+        ({"n_max": 1, "ts": torch.tensor([1.0, -0.1])}, r"\[0, 1\]"),
+        ({"n_max": 1, "ts": torch.tensor([1.0, float("nan")])}, "NaN"),
+    ],
+)
+def test_bad_arguments_get_clear_errors(kwargs, message):
+    m = GaussianMixture([[0.0, 0.0]], 1.0)
+    kwargs = {"ts": linear_timesteps(10), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        flowedit(torch.zeros(2, 2, dtype=torch.float64), velocity_pair(m, m), **kwargs)
+
+
+def test_a_velocity_of_the_wrong_shape_is_named():
+    x = torch.zeros(4, 2, dtype=torch.float64)
+    bad = velocity_pair(lambda z, t: z, lambda z, t: z[..., :1])
+    with pytest.raises(ValueError, match=r"velocity pair \(target\) returned shape \(1, 4, 1\).*\(1, 4, 2\)"):
+        flowedit(x, bad, linear_timesteps(3), 3)
+    with pytest.raises(TypeError, match="must return a torch.Tensor"):
+        flowedit(x, velocity_pair(lambda z, t: z, lambda z, t: z.numpy()), linear_timesteps(3), 3)
