@@ -6,6 +6,7 @@
 """
 
 from . import metrics, paper
+from ._edit import METHODS, Adaptive, edit, gauss_hermite
 from ._mixture import GaussianMixture
 
-__all__ = ["GaussianMixture", "metrics", "paper"]
+__all__ = ["METHODS", "Adaptive", "GaussianMixture", "edit", "gauss_hermite", "metrics", "paper"]

@@ -1,18 +1,45 @@
-"""The ``flowtoy`` command line: the paper's 2-D experiment, exact, in seconds."""
+"""The ``flowtoy`` command line: the paper's 2-D experiment, exact, in seconds.
+
+``flowtoy figure3`` (figure + metrics table), ``flowtoy sweep`` (regime maps), ``flowtoy animate``
+(a GIF of an edit over t) and ``flowtoy compare`` (table only). Bad input exits with status 2 and
+one line on stderr; a file that cannot be written, with status 1.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
-from flowedit import edit_by_inversion, flowedit, linear_timesteps, sdedit, velocity_pair
-
 from . import metrics, paper
+from ._edit import edit
 
 __all__ = ["compare", "main"]
+
+OT_POINTS = 800  # the exact assignment is O(N^3): the OT row uses this many points
+
+
+def _setup(n: int, std: float, weights, seed: int):
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    source, target = paper.source(std, weights), paper.target(std)
+    return source, target, source.sample(n, torch.Generator().manual_seed(seed))
+
+
+def _row(name: str, x, y, source, target, seconds: float) -> dict:
+    return {
+        "method": name,
+        "cost": metrics.transport_cost(x, y),
+        "crossing": metrics.crossing_fraction(x, y, source, target),
+        "target_loglik": metrics.target_log_likelihood(y, target),
+        "seconds": seconds,
+    }
 
 
 def compare(
@@ -23,35 +50,42 @@ def compare(
     n_max: int | None = None,
     n_avg: int = 1,
     seed: int = 0,
+    *,
+    outputs: dict | None = None,
 ) -> list[dict]:
-    """Edit ``n`` source points of the paper's experiment with each method; one row of metrics per method."""
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    source, target = paper.source(std, weights), paper.target(std, weights)
-    ts = linear_timesteps(steps)
-    n_max = steps if n_max is None else n_max
-    generator = torch.Generator().manual_seed(seed)
-    x = source.sample(n, generator)
-    pair = velocity_pair(source.velocity, target.velocity)
-    methods = {
-        "flowedit": lambda: flowedit(x, pair, ts, n_max, n_avg=n_avg, generator=generator),
-        "inversion (euler)": lambda: edit_by_inversion(x, source, target, ts, n_max, method="euler"),
-        "inversion (rk4)": lambda: edit_by_inversion(x, source, target, ts, n_max, method="rk4"),
-        "sdedit": lambda: sdedit(x, target, ts, n_max, generator=generator),
+    """Edit ``n`` source points of the paper's experiment with each method; one row of metrics per method.
+
+    If ``outputs`` is a dict, it receives the edited points per method, the inverted noise
+    (key ``"noise"``), the source points ``"x"`` and the mixtures ``"source"``, ``"target"``. The OT row pairs the first ``min(n, 800)`` points with fresh target samples.
+    """
+    source, target, x = _setup(n, std, weights, seed)
+    noise = []
+
+    def keep_noise(info):
+        if info["phase"] == "invert":  # the last inversion step ends at t_max
+            noise[:] = [info["z"]]
+
+    options = {"steps": steps, "n_max": n_max}
+    runs = {
+        "flowedit": dict(method="flowedit", n_avg=n_avg),
+        "flowedit-mean": dict(method="flowedit-mean"),
+        "inversion (euler)": dict(method="inversion", solver="euler", callback=keep_noise),
+        "inversion (exact)": dict(method="inversion", solver="exact"),
+        "sdedit": dict(method="sdedit"),
     }
     rows = []
-    for name, run in methods.items():
+    for name, kwargs in runs.items():
         start = time.perf_counter()
-        y = run()
-        rows.append(
-            {
-                "method": name,
-                "cost": metrics.transport_cost(x, y),
-                "crossing": metrics.crossing_fraction(x, y, source, target),
-                "target_loglik": metrics.target_log_likelihood(y, target),
-                "seconds": time.perf_counter() - start,
-            }
-        )
+        y = edit(x, source, target, generator=torch.Generator().manual_seed(seed + 1), **options, **kwargs)
+        rows.append(_row(name, x, y, source, target, time.perf_counter() - start))
+        if outputs is not None:
+            outputs[name] = y
+    start = time.perf_counter()
+    x_ot = x[:OT_POINTS]
+    y_ot = edit(x_ot, source, target, "ot", generator=torch.Generator().manual_seed(seed + 1))
+    rows.append(_row(f"ot ({len(x_ot)} pts)", x_ot, y_ot, source, target, time.perf_counter() - start))
+    if outputs is not None:
+        outputs.update(noise=noise[-1] if noise else x, x=x, source=source, target=target)
     return rows
 
 
@@ -59,44 +93,177 @@ def _table(rows: list[dict]) -> str:
     lines = [f"{'method':<20} {'cost E|y-x|^2':>14} {'crossing':>9} {'target log p':>13} {'time [s]':>9}"]
     for r in rows:
         lines.append(
-            f"{r['method']:<20} {r['cost']:>14.2f} {r['crossing']:>9.3f} {r['target_loglik']:>13.3f} {r['seconds']:>9.3f}"
+            f"{r['method']:<20} {r['cost']:>14.2f} {r['crossing']:>9.3f} {r['target_loglik']:>13.3f} "
+            f"{r['seconds']:>9.3f}"
         )
     return "\n".join(lines)
+
+
+def _write_atomically(path: Path, write) -> Path:
+    """Call ``write(tmp_path)`` for a temporary file beside ``path``, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _figure3(args) -> None:
+    from . import plot
+
+    outputs: dict = {}
+    rows = compare(2 * args.n, args.std, args.weights, args.steps, args.n_max, args.n_avg, args.seed, outputs=outputs)
+    fig = plot.figure3(
+        outputs["x"],
+        outputs["noise"],
+        outputs["inversion (euler)"],
+        outputs["flowedit"],
+        outputs["source"],
+        outputs["target"],
+        pairs=args.pairs,
+        seed=args.seed,
+    )
+    _write_atomically(Path(args.out), lambda tmp: fig.savefig(tmp, dpi=args.dpi, bbox_inches="tight"))
+    print(_table(rows))
+    print(f"wrote {args.out}")
+
+
+def _sweep(args) -> None:
+    from . import plot
+    from .sweep import sweep
+
+    result = sweep(args.steps, args.weights, n=args.n, std=args.std, seed=args.seed)
+    out = Path(args.out)
+    fig = plot.regime_maps(result)
+    _write_atomically(out / "regime_maps.png", lambda tmp: fig.savefig(tmp, dpi=args.dpi, bbox_inches="tight"))
+    numbers = {
+        "steps": list(result.steps),
+        "weights": list(result.weights),
+        "std": result.std,
+        "n": result.n,
+        "crossing": {m: a.tolist() for m, a in result.crossing.items()},
+        "cost": {m: a.tolist() for m, a in result.cost.items()},
+    }
+    _write_atomically(out / "sweep.json", lambda tmp: Path(tmp).write_text(json.dumps(numbers, indent=1)))
+    for m in result.methods:
+        print(
+            f"{m}: crossing fraction, rows = weight of lower-left mode {list(result.weights)}, columns = steps {list(result.steps)}"
+        )
+        for w, row in zip(result.weights, result.crossing[m], strict=True):
+            print(f"  {w:4.2f}  " + " ".join(f"{v:6.3f}" for v in row))
+    print(f"wrote {out / 'regime_maps.png'} and {out / 'sweep.json'}")
+
+
+def _animate(args) -> None:
+    from . import plot
+
+    source, target, x = _setup(2 * args.n, args.std, args.weights, args.seed)
+    frames, times = [x], [0.0]
+
+    def record(info):
+        frames.append(info["z"])
+        times.append(info["t_next"])
+
+    edit(
+        x,
+        source,
+        target,
+        args.method,
+        steps=args.steps,
+        n_max=args.n_max,
+        n_avg=args.n_avg,
+        generator=torch.Generator().manual_seed(args.seed + 1),
+        callback=record,
+    )
+    labels = metrics.nearest_mode(x, source).numpy()
+    plot.animate(torch.stack(frames), times, labels, args.out, fps=args.fps, source=source, target=target)
+    print(f"wrote {args.out} ({len(frames)} frames)")
+
+
+def _common(p: argparse.ArgumentParser, n: int, per_mode: bool) -> None:
+    what = "points per source mode" if per_mode else "source points"
+    p.add_argument("--n", type=int, default=n, help=f"{what} (default: {n})")
+    p.add_argument(
+        "--std", type=float, default=1.0, help="standard deviation of every mode (default: 1; not stated in the paper)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the source sample and of all noise (default: 0)")
+
+
+def _edit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--weights", type=float, nargs=2, metavar=("W1", "W2"), help="source mode weights summing to 1 (default: equal)"
+    )
+    p.add_argument("--steps", type=int, default=50, help="Euler steps T on a uniform grid from t=1 to 0 (default: 50)")
+    p.add_argument(
+        "--n-max", type=int, help="steps that edit (<= steps); inversion and SDEdit start at t = n_max/T (default: T)"
+    )
+    p.add_argument("--n-avg", type=int, default=1, help="FlowEdit noise draws averaged per step (default: 1)")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowtoy",
-        description="Exact rectified flows of Gaussian mixtures: FlowEdit vs editing by inversion on the paper's 2-D toy.",
+        description="Exact rectified flows of Gaussian mixtures: FlowEdit vs editing by inversion on the paper's 2-D toy "
+        "(source modes at +-(15/sqrt2, 15/sqrt2), target modes at (-15, 0) and (0, 15)).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("figure3", help="the paper's Fig. 3 analogue (PNG) and a metrics table for every method")
+    p.add_argument("--out", default="figure3.png", help="output image (default: figure3.png)")
+    _common(p, 2000, per_mode=True)
+    _edit_options(p)
+    p.add_argument("--pairs", type=int, default=60, help="source-to-edit lines drawn in the edit panels (default: 60)")
+    p.add_argument("--dpi", type=int, default=110, help="image resolution (default: 110)")
+    p.set_defaults(run=_figure3)
+
     p = sub.add_parser(
-        "compare",
-        help="edit source points with each method and print a metrics table",
-        description="Sample the paper's source mixture (modes at (+-15/sqrt2, +-15/sqrt2)), edit towards the target "
-        "(modes at (-15, 0) and (0, 15)) with FlowEdit, inversion and SDEdit, and print transport cost, the fraction "
-        "of points sent to a non-nearest target mode, and the mean target log-likelihood.",
+        "sweep", help="regime maps: crossing fraction and cost of inversion vs FlowEdit over steps and weights"
     )
-    p.add_argument("--n", type=int, default=4000, help="number of source points (default: 4000)")
-    p.add_argument("--std", type=float, default=1.0, help="standard deviation of every mode (default: 1)")
     p.add_argument(
-        "--weights", type=float, nargs=2, metavar=("W1", "W2"), help="mode weights, summing to 1 (default: equal)"
+        "--out", default="sweep", help="output directory for regime_maps.png and sweep.json (default: sweep)"
     )
-    p.add_argument("--steps", type=int, default=50, help="Euler steps T on a uniform grid from t=1 to 0 (default: 50)")
+    _common(p, 2000, per_mode=False)
     p.add_argument(
-        "--n-max", type=int, help="steps that edit, <= steps; inversion and SDEdit start at t = n_max/T (default: T)"
+        "--steps", type=int, nargs="+", default=[2, 5, 10, 25, 50], help="step counts (default: 2 5 10 25 50)"
     )
-    p.add_argument("--n-avg", type=int, default=1, help="FlowEdit noise draws averaged per step (default: 1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the source sample and of all noise (default: 0)")
+    p.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        default=[0.5, 0.6, 0.7, 0.8, 0.9],
+        help="weights of the lower-left source mode, each in (0, 1) (default: 0.5 ... 0.9)",
+    )
+    p.add_argument("--dpi", type=int, default=110, help="image resolution (default: 110)")
+    p.set_defaults(run=_sweep)
+
+    p = sub.add_parser("animate", help="a GIF of one edit over t")
+    p.add_argument("--out", default="edit.gif", help="output GIF (default: edit.gif)")
+    p.add_argument("--method", default="flowedit", choices=["flowedit", "flowedit-mean", "inversion", "sdedit"])
+    _common(p, 500, per_mode=True)
+    _edit_options(p)
+    p.add_argument("--fps", type=int, default=12, help="frames per second (default: 12)")
+    p.set_defaults(run=_animate)
+
+    p = sub.add_parser("compare", help="the metrics table only")
+    _common(p, 4000, per_mode=False)
+    _edit_options(p)
+    p.set_defaults(run=lambda a: print(_table(compare(a.n, a.std, a.weights, a.steps, a.n_max, a.n_avg, a.seed))))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        rows = compare(args.n, args.std, args.weights, args.steps, args.n_max, args.n_avg, args.seed)
+        args.run(args)
     except ValueError as err:
         print(f"flowtoy: error: {err}", file=sys.stderr)
         return 2
-    print(_table(rows))
+    except OSError as err:
+        print(f"flowtoy: error: cannot write output: {err}", file=sys.stderr)
+        return 1
     return 0

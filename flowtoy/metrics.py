@@ -6,7 +6,14 @@ import torch
 
 from ._mixture import GaussianMixture
 
-__all__ = ["crossing_fraction", "energy_distance", "nearest_mode", "target_log_likelihood", "transport_cost"]
+__all__ = [
+    "crossing_fraction",
+    "energy_distance",
+    "nearest_mode",
+    "ot_cost",
+    "target_log_likelihood",
+    "transport_cost",
+]
 
 
 def _pair(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -50,3 +57,17 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
         raise ValueError(f"samples must have shapes (N, d) and (M, d), got {tuple(x.shape)} and {tuple(y.shape)}")
     y = y.to(x)
     return (2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()).item()
+
+
+def ot_cost(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Optimal-transport cost between two equal-size point sets: ``min_pi mean_i ||x_i - y_pi(i)||^2``.
+
+    Solved exactly as an assignment problem (scipy, O(N^3): keep N in the low thousands). It is a
+    lower bound on :func:`transport_cost` of any pairing of ``x`` with the points ``y``.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    _pair(x, y)
+    cost = torch.cdist(x, y.to(x)).square().cpu().numpy()
+    rows, cols = linear_sum_assignment(cost)
+    return float(cost[rows, cols].mean())

@@ -1,0 +1,68 @@
+"""Regime maps: when does editing by inversion intermix the modes, and when does FlowEdit?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import metrics, paper
+from ._edit import edit
+
+__all__ = ["Sweep", "sweep"]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Metrics of each method over a grid of step counts (columns) and source-mode weights (rows).
+
+    ``crossing[method]`` and ``cost[method]`` are arrays of shape ``(len(weights), len(steps))``;
+    ``weights`` holds the weight of the first (lower-left) source mode, the target keeps equal weights.
+    """
+
+    methods: tuple[str, ...]
+    steps: tuple[int, ...]
+    weights: tuple[float, ...]
+    std: float
+    n: int
+    crossing: dict[str, np.ndarray]
+    cost: dict[str, np.ndarray]
+
+
+def sweep(
+    steps: Sequence[int] = (2, 5, 10, 25, 50),
+    weights: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9),
+    methods: Sequence[str] = ("inversion", "flowedit"),
+    *,
+    n: int = 2000,
+    std: float = 1.0,
+    seed: int = 0,
+    progress: bool = True,
+) -> Sweep:
+    """Edit ``n`` points of the paper's source (first-mode weight ``w``) to its target, for every ``(w, steps)``.
+
+    The source weights move from equal to lopsided while the target stays equal; a method that
+    transports mass to match the target must then send some of the heavier mode to the other
+    target mode (inversion does), while FlowEdit keeps each point near its nearest mode.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    for w in weights:
+        if not 0 < w < 1:
+            raise ValueError(f"weights are first-mode weights strictly between 0 and 1, got {w}")
+    shape = (len(weights), len(steps))
+    crossing = {m: np.zeros(shape) for m in methods}
+    cost = {m: np.zeros(shape) for m in methods}
+    target = paper.target(std)
+    cells = [(i, j) for i in range(len(weights)) for j in range(len(steps))]
+    for i, j in tqdm(cells, desc="sweep", disable=not progress, unit="cell"):
+        source = paper.source(std, [weights[i], 1 - weights[i]])
+        x = source.sample(n, torch.Generator().manual_seed(seed))
+        for m in methods:
+            y = edit(x, source, target, m, steps=steps[j], generator=torch.Generator().manual_seed(seed + 1))
+            crossing[m][i, j] = metrics.crossing_fraction(x, y, source, target)
+            cost[m][i, j] = metrics.transport_cost(x, y)
+    return Sweep(tuple(methods), tuple(steps), tuple(weights), std, n, crossing, cost)

@@ -1,0 +1,126 @@
+"""flowtoy.edit: every method of the toy experiment, its limits and its errors."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowtoy import GaussianMixture, edit, gauss_hermite, metrics, paper
+
+SOURCE, TARGET = paper.source(), paper.target()
+
+
+def sample(n, seed=0, mixture=SOURCE):
+    return mixture.sample(n, torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("nodes", [1, 3, 6])
+def test_gauss_hermite_integrates_polynomials_exactly(nodes):
+    eps, w = gauss_hermite(nodes, 2)
+    assert eps.shape == (nodes**2, 2) and abs(w.sum().item() - 1) < 1e-14
+    # E[eps_1^(2k)] = (2k - 1)!!, exact up to degree 2 nodes - 1 in each coordinate.
+    for k in range(nodes):
+        moment = (w * eps[:, 0] ** (2 * k)).sum().item()
+        assert math.isclose(moment, math.prod(range(1, 2 * k, 2)), rel_tol=1e-10)
+
+
+def test_flowedit_mean_converges_as_nodes_are_added():
+    x = sample(300)
+    results = [edit(x, SOURCE, TARGET, "flowedit-mean", steps=20, nodes=n) for n in (2, 4, 8, 16)]
+    gaps = [(a - b).abs().max().item() for a, b in zip(results, results[1:], strict=False)]
+    # Each doubling of the nodes shrinks the change at least twofold (measured: about 3.5x).
+    assert all(later < earlier / 2 for earlier, later in zip(gaps, gaps[1:], strict=False)), gaps
+    assert gaps[-1] < 5e-3, gaps
+
+
+def test_flowedit_with_many_draws_approaches_the_mean_limit():
+    x = sample(200)
+    limit = edit(x, SOURCE, TARGET, "flowedit-mean", steps=10, nodes=12)
+    err = {
+        n_avg: (
+            edit(x, SOURCE, TARGET, "flowedit", steps=10, n_avg=n_avg, generator=torch.Generator().manual_seed(3))
+            - limit
+        )
+        .square()
+        .mean()
+        .sqrt()
+        .item()
+        for n_avg in (1, 64)
+    }
+    # Monte Carlo error falls like 1 / sqrt(n_avg): 64 draws should cut it several-fold.
+    assert err[64] < err[1] / 4, err
+
+
+def test_exact_inversion_of_the_symmetric_preset_translates_each_mode():
+    """Equal weights and spreads: exact inversion maps each mode onto its nearest target mode by a shift.
+
+    The shift is |(-15, 0) - (-15/sqrt2, -15/sqrt2)|^2 = 450 (1 - 1/sqrt2) = 131.80 in cost, with no crossing.
+    """
+    x = sample(150)
+    y = edit(x, SOURCE, TARGET, "inversion", solver="exact")
+    assert metrics.crossing_fraction(x, y, SOURCE, TARGET) == 0.0
+    assert abs(metrics.transport_cost(x, y) - 450 * (1 - 1 / math.sqrt(2))) < 1e-3
+
+
+def test_exact_inversion_is_a_round_trip_when_source_equals_target():
+    mixture = GaussianMixture([[-2.0, 0.0], [2.0, 1.0]], [0.5, 1.5], [0.3, 0.7])
+    x = sample(50, mixture=mixture)
+    torch.testing.assert_close(edit(x, mixture, mixture, "inversion", solver="exact"), x, rtol=0, atol=1e-7)
+
+
+@settings(max_examples=5)
+@given(st.integers(0, 10_000))
+def test_ot_costs_no_more_than_any_method_on_the_same_points(seed):
+    """The exact assignment is the cheapest pairing of x with any set of points, including each method's output."""
+    x = sample(150, seed)
+    for method in ("flowedit", "flowedit-mean", "inversion", "sdedit", "ot"):
+        y = edit(x, SOURCE, TARGET, method, steps=10, generator=torch.Generator().manual_seed(seed + 1))
+        assert metrics.ot_cost(x, y) <= metrics.transport_cost(x, y) + 1e-9, method
+    y_ot = edit(x, SOURCE, TARGET, "ot", generator=torch.Generator().manual_seed(seed + 1))
+    assert math.isclose(metrics.transport_cost(x, y_ot), metrics.ot_cost(x, y_ot), rel_tol=1e-12)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    assert metrics.transport_cost(x, y_ot) <= metrics.transport_cost(x, y_ot[perm])
+
+
+def test_ot_returns_target_samples():
+    y = edit(sample(500), SOURCE, TARGET, "ot", generator=torch.Generator().manual_seed(9))
+    fresh = TARGET.sample(500, torch.Generator().manual_seed(9))
+    assert torch.equal(torch.sort(y[:, 0]).values, torch.sort(fresh[:, 0]).values)  # a permutation of them
+
+
+def test_flowedit_keeps_modes_and_inversion_with_few_steps_intermixes():
+    x = sample(1000)
+    fe = edit(x, SOURCE, TARGET, "flowedit", steps=50, generator=torch.Generator().manual_seed(1))
+    inv = edit(x, SOURCE, TARGET, "inversion", steps=5)
+    assert metrics.crossing_fraction(x, fe, SOURCE, TARGET) == 0.0
+    assert metrics.crossing_fraction(x, inv, SOURCE, TARGET) > 0.3
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((torch.zeros(3, 2), SOURCE, GaussianMixture([[0.0, 0.0, 0.0]])), {}, "source is 2-D but target is 3-D"),
+        ((torch.zeros(0, 2), SOURCE, TARGET), {}, r"x_src must have shape \(N, 2\) with N >= 1"),
+        ((torch.zeros(3, 2), SOURCE, TARGET), {"steps": 0}, "steps must be a positive integer"),
+        ((torch.zeros(3, 2), SOURCE, TARGET), {"steps": 10, "n_max": 12}, "n_max = 12 exceeds"),
+        (
+            (torch.zeros(3, 2), SOURCE, TARGET),
+            {"method": "invert"},
+            "unknown method 'invert'; choose one of flowedit, ",
+        ),
+        ((torch.zeros(3, 2), SOURCE, TARGET), {"solver": "rk5"}, "unknown solver 'rk5'; choose one of euler, heun"),
+    ],
+)
+def test_bad_input_names_the_valid_choices(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        edit(*args, **kwargs)
+
+
+def test_paper_preset_weights_must_sum_to_one():
+    with pytest.raises(ValueError, match="weights must sum to 1"):
+        paper.source(weights=[0.5, 0.6])
+    assert SOURCE.means.shape == (2, 2) and torch.allclose(
+        TARGET.means, torch.tensor([[-15.0, 0.0], [0.0, 15.0]], dtype=torch.float64)
+    )
