@@ -1,7 +1,8 @@
-"""Measures of an edit ``x -> y`` between two mixtures (all take torch tensors of shape (N, d))."""
+"""Measures of an edit ``x -> y`` between two mixtures (points: torch tensors or numpy arrays of shape (N, d))."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ._mixture import GaussianMixture
@@ -16,20 +17,27 @@ __all__ = [
 ]
 
 
-def _pair(x: torch.Tensor, y: torch.Tensor) -> None:
+def _tensor(points) -> torch.Tensor:
+    points = points if torch.is_tensor(points) else torch.as_tensor(np.asarray(points))
+    return points if points.is_floating_point() else points.to(torch.float64)
+
+
+def _pair(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = _tensor(x), _tensor(y)
     if x.shape != y.shape or x.ndim != 2:
         raise ValueError(f"x and y must both have shape (N, d), got {tuple(x.shape)} and {tuple(y.shape)}")
+    return x, y.to(x)
 
 
 def transport_cost(x: torch.Tensor, y: torch.Tensor) -> float:
     """Mean squared displacement ``mean_i ||y_i - x_i||^2`` (the paper's transport cost)."""
-    _pair(x, y)
+    x, y = _pair(x, y)
     return (y - x).square().sum(-1).mean().item()
 
 
 def nearest_mode(points: torch.Tensor, mixture: GaussianMixture) -> torch.Tensor:
     """Index of the component mean nearest to each point, shape ``(N,)``."""
-    return torch.cdist(points.to(mixture.means), mixture.means).argmin(-1)
+    return torch.cdist(_tensor(points).to(mixture.means), mixture.means).argmin(-1)
 
 
 def crossing_fraction(x: torch.Tensor, y: torch.Tensor, source: GaussianMixture, target: GaussianMixture) -> float:
@@ -38,14 +46,14 @@ def crossing_fraction(x: torch.Tensor, y: torch.Tensor, source: GaussianMixture,
     A point's source mode is the source mean nearest to ``x``; that mode's own target is the
     target mean nearest to it. FlowEdit's claim is that this fraction is ~0.
     """
-    _pair(x, y)
+    x, y = _pair(x, y)
     own = torch.cdist(source.means, target.means).argmin(-1)  # (K_src,)
     return (own[nearest_mode(x, source)] != nearest_mode(y, target)).double().mean().item()
 
 
 def target_log_likelihood(y: torch.Tensor, target: GaussianMixture) -> float:
     """Mean exact ``log p_target(y)``: how well the edits fit the target distribution."""
-    return target.log_prob(y).mean().item()
+    return target.log_prob(_tensor(y)).mean().item()
 
 
 def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -53,6 +61,7 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
 
     The V-statistic form: each sample's mean pairwise distance includes its zero diagonal.
     """
+    x, y = _tensor(x), _tensor(y)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"samples must have shapes (N, d) and (M, d), got {tuple(x.shape)} and {tuple(y.shape)}")
     y = y.to(x)
@@ -67,7 +76,7 @@ def ot_cost(x: torch.Tensor, y: torch.Tensor) -> float:
     """
     from scipy.optimize import linear_sum_assignment
 
-    _pair(x, y)
-    cost = torch.cdist(x, y.to(x)).square().cpu().numpy()
+    x, y = _pair(x, y)
+    cost = torch.cdist(x, y).square().cpu().numpy()
     rows, cols = linear_sum_assignment(cost)
     return float(cost[rows, cols].mean())

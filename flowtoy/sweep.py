@@ -44,9 +44,9 @@ def sweep(
 ) -> Sweep:
     """Edit ``n`` points of the paper's source (first-mode weight ``w``) to its target, for every ``(w, steps)``.
 
-    The source weights move from equal to lopsided while the target stays equal; a method that
-    transports mass to match the target must then send some of the heavier mode to the other
-    target mode (inversion does), while FlowEdit keeps each point near its nearest mode.
+    The source weights move from equal to lopsided while the target stays equal: a method whose
+    output matches the target distribution must then send part of the heavier mode to the other
+    target mode. Coarse Euler inversion also crosses at equal weights. Shows a progress bar.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")

@@ -1,21 +1,50 @@
-"""The flowtoy command line: the comparison table, and one readable line for bad input."""
+"""The flowtoy command line: figure, sweep, animation and table; one readable line for bad input."""
 
+import json
 import subprocess
 import sys
 
+import matplotlib
 import pytest
+from PIL import Image
 
 from flowtoy.cli import compare, main
 
+matplotlib.use("Agg")
 
-def test_compare_prints_a_table_where_flowedit_does_not_cross(capsys):
-    assert main(["compare", "--n", "400", "--steps", "20", "--seed", "3"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[:2] == ["method", "cost"]
-    assert [line.split()[0] for line in out[1:]] == ["flowedit", "inversion", "inversion", "sdedit"]
+METHODS = ["flowedit", "flowedit-mean", "inversion (euler)", "inversion (exact)", "sdedit"]
+
+
+def test_compare_rows_and_what_they_show():
     rows = {r["method"]: r for r in compare(n=400, steps=20, seed=3)}
+    assert list(rows)[:5] == METHODS and list(rows)[5] == "ot (400 pts)"
     assert rows["flowedit"]["crossing"] == 0.0
     assert rows["sdedit"]["cost"] > rows["flowedit"]["cost"]
+
+
+def test_figure3_writes_the_figure_and_prints_the_table(tmp_path, capsys):
+    out = tmp_path / "sub" / "fig.png"
+    assert main(["figure3", "--out", str(out), "--n", "150", "--steps", "10", "--pairs", "5", "--dpi", "40"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["method", "cost"]
+    assert [line[:20].strip() for line in lines[1:6]] == METHODS
+    assert lines[-1] == f"wrote {out}"
+    assert Image.open(out).size[0] > 100
+    assert [p.name for p in out.parent.iterdir()] == ["fig.png"]  # no temporary file left behind
+
+
+def test_sweep_writes_maps_and_numbers(tmp_path):
+    assert main(["sweep", "--out", str(tmp_path), "--n", "100", "--steps", "2", "20", "--weights", "0.5", "0.8"]) == 0
+    numbers = json.loads((tmp_path / "sweep.json").read_text())
+    assert numbers["steps"] == [2, 20] and numbers["weights"] == [0.5, 0.8]
+    assert len(numbers["crossing"]["inversion"]) == 2 and len(numbers["crossing"]["flowedit"][0]) == 2
+    assert (tmp_path / "regime_maps.png").stat().st_size > 0
+
+
+def test_animate_writes_a_gif_with_one_frame_per_step(tmp_path):
+    out = tmp_path / "edit.gif"
+    assert main(["animate", "--out", str(out), "--n", "50", "--steps", "6", "--method", "inversion"]) == 0
+    assert Image.open(out).n_frames == 1 + 2 * 6  # start, 6 inversion steps up, 6 sampling steps down
 
 
 @pytest.mark.parametrize(
@@ -23,13 +52,27 @@ def test_compare_prints_a_table_where_flowedit_does_not_cross(capsys):
     [
         (["compare", "--n", "0"], "n must be at least 1"),
         (["compare", "--steps", "0"], "steps must be a positive integer"),
-        (["compare", "--steps", "10", "--n-max", "11"], "n_max = 11 exceeds the number of steps"),
-        (["compare", "--weights", "0.5", "0.6"], "weights must sum to 1"),
-        (["compare", "--std", "-1"], "std must be positive"),
+        (["figure3", "--steps", "10", "--n-max", "11"], "n_max = 11 exceeds the number of steps"),
+        (["figure3", "--weights", "0.5", "0.6"], "weights must sum to 1"),
+        (["figure3", "--std", "-1"], "std must be positive"),
+        (["sweep", "--weights", "1.2"], "strictly between 0 and 1"),
+        (["animate", "--n-avg", "0"], "n_avg must be an integer >= 1"),
     ],
 )
-def test_bad_input_exits_non_zero_with_one_line(argv, message):
-    result = subprocess.run([sys.executable, "-m", "flowtoy", *argv], capture_output=True, text=True)
+def test_bad_input_exits_non_zero_with_one_line(argv, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "flowtoy", *argv], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("flowtoy: error:") and message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_unwritable_output_is_reported(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "flowtoy", "figure3", "--out", str(blocker / "fig.png"), "--n", "20", "--steps", "2"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and "cannot write output" in result.stderr and "Traceback" not in result.stderr

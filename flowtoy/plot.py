@@ -1,0 +1,338 @@
+"""Figures of the 2-D toy: the paper's Fig. 3, trajectories, velocity fields, regime maps, animations.
+
+Every function takes point sets as torch tensors or numpy arrays of shape ``(N, 2)`` (or
+``(S, N, 2)`` for paths), draws with matplotlib's object-oriented API and returns the
+:class:`~matplotlib.figure.Figure` (``animate`` returns the path of the GIF it wrote). Points are
+coloured by their SOURCE mode, the index of the nearest source mean, with :func:`mode_colors`, so
+a target mode reached by points of both colours shows intermixing at a glance. Nothing here calls
+``plt.show()``; close the figures you no longer need with ``plt.close(fig)``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba_array
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from . import metrics
+from ._mixture import GaussianMixture
+from .sweep import Sweep
+
+__all__ = ["animate", "figure3", "mode_colors", "regime_maps", "trajectories", "velocity_field"]
+
+Points = torch.Tensor | np.ndarray
+_PALETTE = to_rgba_array([f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown", "pink", "cyan")])
+_DOT = {"s": 4, "linewidths": 0, "alpha": 0.6, "rasterized": True}  # scatter style of point clouds
+# log p drops by r^2 / 2 at Mahalanobis radius r: contours at r = 1, 2, 3 of the highest mode
+_LEVELS = (-4.5, -2.0, -0.5)
+
+
+def mode_colors(labels: Points | Sequence[int]) -> np.ndarray:
+    """RGBA colours ``(N, 4)`` for integer mode labels ``(N,)``: 0 is tab:blue, 1 tab:orange, then tab10 on."""
+    labels = np.asarray(labels.cpu() if torch.is_tensor(labels) else labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
+        raise ValueError(f"labels must be a 1-D array of non-negative integers, got {labels.dtype} {labels.shape}")
+    return _PALETTE[labels % len(_PALETTE)]
+
+
+def _numpy(points: Points, name: str, ndim: int = 2) -> np.ndarray:
+    a = points.detach().cpu().numpy() if torch.is_tensor(points) else np.asarray(points)
+    if a.ndim != ndim or a.shape[-1] != 2:
+        shape = "(N, 2)" if ndim == 2 else "(S, N, 2)"
+        raise ValueError(f"{name} must have shape {shape} (2-D points), got {a.shape}")
+    return a.astype(np.float64)
+
+
+def _modes(x: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
+    """Index of the nearest mean of ``mixture`` for each point, ``(N,)``."""
+    return metrics.nearest_mode(torch.from_numpy(x), mixture).cpu().numpy()
+
+
+def _check_2d(*mixtures: GaussianMixture | None) -> None:
+    for m in mixtures:
+        if m is not None and m.dim != 2:
+            raise ValueError(f"plots need 2-D mixtures, got a {m.dim}-D {m!r}")
+
+
+def _square(*clouds: np.ndarray, pad: float = 0.06, min_half: float = 1.0) -> tuple[tuple, tuple]:
+    """Square ``(xlim, ylim)`` around all points of ``clouds`` (each ``(..., 2)``), with ``pad`` relative margin."""
+    pts = np.concatenate([c.reshape(-1, 2) for c in clouds])
+    lo, hi = pts.min(0), pts.max(0)
+    center, half = (lo + hi) / 2, max((hi - lo).max() / 2 * (1 + 2 * pad), min_half)
+    return (center[0] - half, center[0] + half), (center[1] - half, center[1] + half)
+
+
+def _contours(ax: Axes, mixture: GaussianMixture, xlim, ylim, color: str = "0.45", n: int = 160, **kw: Any) -> None:
+    """Faint contours of ``log p`` at Mahalanobis radii 1, 2, 3 below its maximum on the grid."""
+    X, Y = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))  # (n, n) each
+    logp = mixture.log_prob(torch.from_numpy(np.stack([X, Y], -1))).detach().numpy()  # (n, n)
+    levels = [logp.max() + d for d in _LEVELS]
+    kw.setdefault("linestyles", "solid")  # one colour would otherwise dash the negative log-levels
+    ax.contour(X, Y, logp, levels=levels, colors=color, linewidths=0.7, alpha=0.6, **kw)
+
+
+def _means(mixture: GaussianMixture) -> np.ndarray:
+    return mixture.means.detach().cpu().numpy()
+
+
+def _stars(ax: Axes, means: torch.Tensor) -> None:
+    m = means.detach().cpu().numpy()
+    ax.plot(m[:, 0], m[:, 1], "*", ms=15, mfc="gold", mec="black", mew=0.8, ls="none", zorder=5)
+
+
+def _legend(fig: Figure, source: GaussianMixture, target: GaussianMixture | None) -> None:
+    means = _means(source)
+    handles = [
+        Line2D([], [], ls="none", marker="o", color=_PALETTE[k], label=f"source mode at ({m[0]:.1f}, {m[1]:.1f})")
+        for k, m in enumerate(means)
+    ]
+    if target is not None:
+        handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black", label="target means"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+
+
+def figure3(
+    x: Points,
+    noise: Points,
+    y_inversion: Points,
+    y_flowedit: Points,
+    source: GaussianMixture,
+    target: GaussianMixture,
+    *,
+    pairs: int = 0,
+    seed: int = 0,
+    titles: Sequence[str] | None = None,
+) -> Figure:
+    """The four panels of FlowEdit's Fig. 3 (Kulikov et al., 2025) in one row.
+
+    (1) the source points ``x`` with the source density's contours and the target means (stars);
+    (2) ``noise``, where the inversion ODE ``dz/dt = v_src`` carries ``x`` at ``t = 1``, over the
+    contours of ``N(0, I)`` (own limits); (3) ``y_inversion`` and (4) ``y_flowedit`` over the
+    target density's contours. Every point is coloured by the source mode of its ``x_i``, and
+    panels 3-4 state the crossing fraction (:func:`flowtoy.metrics.crossing_fraction`). Panels
+    1, 3, 4 share square limits. With ``pairs > 0``, that many pairs ``x_i -> y_i`` drawn with
+    ``numpy.random.default_rng(seed)`` are joined by thin grey lines in panels 3 and 4.
+    All point sets have shape ``(N, 2)`` with the same ``N``.
+    """
+    _check_2d(source, target)
+    names = ("x", "noise", "y_inversion", "y_flowedit")
+    x, noise, y_inv, y_fe = (_numpy(p, n) for p, n in zip((x, noise, y_inversion, y_flowedit), names, strict=True))
+    if not x.shape == noise.shape == y_inv.shape == y_fe.shape:
+        shapes = ", ".join(f"{n} {p.shape}" for n, p in zip(names, (x, noise, y_inv, y_fe), strict=True))
+        raise ValueError(f"x, noise, y_inversion and y_flowedit must all have shape (N, 2) with one N, got {shapes}")
+    titles = ("source", "inverted noise (t = 1)", "edit by inversion", "FlowEdit") if titles is None else titles
+    if len(titles) != 4:
+        raise ValueError(f"titles must hold 4 strings, got {len(titles)}")
+    if pairs < 0:
+        raise ValueError(f"pairs must be >= 0, got {pairs}")
+    colors = mode_colors(_modes(x, source))
+    shown = np.random.default_rng(seed).choice(len(x), min(pairs, len(x)), replace=False)
+    xlim, ylim = _square(x, y_inv, y_fe, _means(target), _means(source))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.9), layout="constrained")
+    clouds = (x, noise, y_inv, y_fe)
+    densities = (source, source.marginal(1.0), target, target)
+    for j, (ax, pts, density, title) in enumerate(zip(axes, clouds, densities, titles, strict=True)):
+        lims = _square(noise, min_half=3.5) if j == 1 else (xlim, ylim)
+        _contours(ax, density, *lims, color="0.15", zorder=3)  # over the points, which hide the inner levels
+        if j >= 2 and len(shown):
+            segments = np.stack([x[shown], pts[shown]], axis=1)  # (pairs, 2 ends, 2)
+            ax.add_collection(LineCollection(segments, colors="0.4", linewidths=0.5, alpha=0.7, zorder=1, gid="pairs"))
+        ax.scatter(pts[:, 0], pts[:, 1], c=colors, zorder=2, gid="points", **_DOT)
+        if j != 1:
+            _stars(ax, target.means)
+        if j >= 2:
+            crossed = metrics.crossing_fraction(torch.from_numpy(x), torch.from_numpy(pts), source, target)
+            ax.text(0.97, 0.03, f"crossed: {crossed:.1%}", transform=ax.transAxes, ha="right", va="bottom")
+        ax.set(xlim=lims[0], ylim=lims[1], title=title, aspect="equal")
+    _legend(fig, source, target)
+    return fig
+
+
+def trajectories(
+    paths: Mapping[str, Points], source: GaussianMixture, target: GaussianMixture, *, n_show: int = 40, seed: int = 0
+) -> Figure:
+    """One panel per method: the paths of ``n_show`` points (``numpy.random.default_rng(seed)``).
+
+    ``paths[method]`` has shape ``(S, N, 2)``: positions at ``S`` successive times, the first
+    being the source points. Each path is a polyline coloured by the source mode of its start,
+    with a circle at the start and a cross at the end, over faint source (dashed) and target
+    (solid) density contours and the target means (stars). All panels share square limits.
+    """
+    _check_2d(source, target)
+    if not paths:
+        raise ValueError("paths is empty; pass {method: (S, N, 2) positions}")
+    arrays = {name: _numpy(p, f"paths[{name!r}]", ndim=3) for name, p in paths.items()}
+    rng = np.random.default_rng(seed)
+    picks = {name: rng.choice(a.shape[1], min(n_show, a.shape[1]), replace=False) for name, a in arrays.items()}
+    shown = [a[:, picks[name]] for name, a in arrays.items()]
+    xlim, ylim = _square(*shown, _means(target), _means(source))
+    fig, axes = plt.subplots(1, len(arrays), figsize=(4.6 * len(arrays), 5.0), layout="constrained", squeeze=False)
+    for ax, name, path in zip(axes[0], arrays, shown, strict=True):
+        colors = mode_colors(_modes(path[0], source))
+        _contours(ax, source, xlim, ylim, linestyles="dashed")
+        _contours(ax, target, xlim, ylim)
+        lines = path.transpose(1, 0, 2)  # (n_show, S, 2): one polyline per point
+        ax.add_collection(LineCollection(lines, colors=colors, linewidths=0.9, alpha=0.8, gid="paths"))
+        ax.scatter(path[0, :, 0], path[0, :, 1], c=colors, s=14, marker="o", edgecolors="none")
+        ax.scatter(path[-1, :, 0], path[-1, :, 1], c=colors, s=22, marker="x", linewidths=1.2)
+        _stars(ax, target.means)
+        ax.set(xlim=xlim, ylim=ylim, title=f"{name} ({path.shape[0]} positions)", aspect="equal")
+    _legend(fig, source, target)
+    return fig
+
+
+def velocity_field(
+    mixture: GaussianMixture,
+    t: float,
+    *,
+    extent: tuple[float, float, float, float] | None = None,
+    grid: int = 25,
+    ax: Axes | None = None,
+) -> Figure:
+    """The marginal density ``p_t`` (filled contours) and the velocity ``v(z, t)`` (arrows) of ``mixture``.
+
+    ``p_t`` is the law of ``z_t = (1 - t) x0 + t eps``: components ``N((1 - t) mu_k, (1 - t)^2 S_k + t^2 I)``.
+    Arrows show ``v(z, t) = E[eps - x0 | z_t = z]`` on a ``grid x grid`` lattice, i.e. the direction
+    of increasing ``t`` (inversion); sampling moves against them. ``extent = (xmin, xmax, ymin,
+    ymax)`` defaults to a square around the marginal means ``(1 - t) mu_k`` padded by 4 of the
+    largest marginal standard deviations. Draws into ``ax`` when given and returns its figure.
+    """
+    _check_2d(mixture)
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"t must lie in [0, 1] (0 = data, 1 = noise), got {t!r}")
+    marginal = mixture.marginal(t)
+    if extent is None:
+        mu = _means(marginal)
+        pad = 4 * float(marginal.lam.max().sqrt())
+        (x0, x1), (y0, y1) = _square(mu - pad, mu + pad, pad=0.0)
+    else:
+        x0, x1, y0, y1 = extent
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 5.2), layout="constrained")
+    fig = ax.figure
+    X, Y = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))  # (200, 200)
+    density = marginal.log_prob(torch.from_numpy(np.stack([X, Y], -1))).exp().detach().numpy()
+    filled = ax.contourf(X, Y, density, levels=12, cmap="Blues")
+    fig.colorbar(filled, ax=ax, shrink=0.85, label=r"$p_t(z)$")
+    U, V = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))  # (grid, grid)
+    v = mixture.velocity(torch.from_numpy(np.stack([U, V], -1)), t).detach().numpy()  # (grid, grid, 2)
+    ax.quiver(U, V, v[..., 0], v[..., 1], angles="xy", color="0.15", alpha=0.75, width=0.0025)
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), aspect="equal", title=f"$p_t$ and $v(z, t)$ at t = {t:g}")
+    return fig
+
+
+def _heatmap(ax: Axes, values: np.ndarray, vmin: float, vmax: float, cmap: str, fmt: str):
+    """``imshow`` of ``values`` (rows x columns) with each cell's value written in a readable colour."""
+    image = ax.imshow(values, origin="lower", vmin=vmin, vmax=vmax, cmap=cmap, aspect="auto")
+    rgba = image.cmap(image.norm(values))  # (rows, cols, 4)
+    luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
+    for (i, j), value in np.ndenumerate(values):
+        color = "black" if luminance[i, j] > 0.5 else "white"
+        ax.text(j, i, format(value, fmt), ha="center", va="center", color=color, fontsize=9)
+    return image
+
+
+def regime_maps(sweep: Sweep) -> Figure:
+    """Heatmaps of a :class:`~flowtoy.sweep.Sweep`: one column per method, columns = steps, rows = weights.
+
+    Row 1: the crossing fraction (share of points sent to a target mode other than their source
+    mode's nearest) on a fixed scale ``[0, 1]``. Row 2: the transport cost ``mean ||y - x||^2`` on
+    one scale shared by all methods. Every cell is annotated; one colour bar per row.
+    """
+    methods = sweep.methods
+    if not methods:
+        raise ValueError("the sweep holds no methods")
+    costs = np.stack([sweep.cost[m] for m in methods])  # (M, rows, cols)
+    fig, axes = plt.subplots(
+        2, len(methods), figsize=(3.4 * len(methods) + 1.6, 6.4), layout="constrained", squeeze=False
+    )
+    rows = (
+        ("crossing fraction", sweep.crossing, 0.0, 1.0, "viridis", ".2f"),
+        (r"transport cost $E\,\|y - x\|^2$", sweep.cost, float(costs.min()), float(costs.max()), "cividis", ".0f"),
+    )
+    for r, (label, values, vmin, vmax, cmap, fmt) in enumerate(rows):
+        for c, method in enumerate(methods):
+            ax = axes[r, c]
+            image = _heatmap(ax, np.asarray(values[method]), vmin, vmax, cmap, fmt)
+            ax.set_xticks(range(len(sweep.steps)), [str(s) for s in sweep.steps])
+            ax.set_yticks(range(len(sweep.weights)), [f"{w:g}" for w in sweep.weights])
+            ax.set_title(method if r == 0 else "")
+            if r == 1:
+                ax.set_xlabel("steps")
+            if c == 0:
+                ax.set_ylabel("weight of lower-left\nsource mode")
+        fig.colorbar(image, ax=axes[r, :], label=label, shrink=0.9)
+    fig.suptitle(f"N = {sweep.n} points per cell, mode std {sweep.std:g}; target modes equally weighted")
+    return fig
+
+
+def animate(
+    frames: Points,
+    times: Sequence[float],
+    colors: Points | Sequence[int],
+    out: str | os.PathLike,
+    *,
+    fps: int = 12,
+    source: GaussianMixture | None = None,
+    target: GaussianMixture | None = None,
+) -> Path:
+    """Write a GIF of points moving: frame ``f`` shows ``frames[f]`` (``(F, N, 2)``) titled ``t = times[f]``.
+
+    ``colors`` holds an integer mode label per point (``(N,)``, see :func:`mode_colors`). The axis
+    limits are fixed and cover every frame; the source means (crosses) and target means (stars)
+    are drawn when given. The GIF is written to a temporary file beside ``out`` and moved into
+    place with ``os.replace``, so ``out`` is never left half-written; missing parent folders are
+    created. Returns ``Path(out)``.
+    """
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    _check_2d(source, target)
+    frames = _numpy(frames, "frames", ndim=3)
+    times = [float(t) for t in times]
+    rgba = mode_colors(colors)
+    if len(times) != len(frames) or len(rgba) != frames.shape[1]:
+        raise ValueError(
+            f"frames {frames.shape} needs {len(frames)} times and {frames.shape[1]} colors, "
+            f"got {len(times)} and {len(rgba)}"
+        )
+    if fps < 1:
+        raise ValueError(f"fps must be a positive integer, got {fps}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    extra = [_means(m) for m in (source, target) if m is not None]
+    xlim, ylim = _square(frames, *extra)
+    fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
+    ax.set(xlim=xlim, ylim=ylim, aspect="equal")
+    if source is not None:
+        m = _means(source)
+        ax.plot(m[:, 0], m[:, 1], "P", ms=10, mfc="white", mec="black", ls="none", zorder=5)
+    if target is not None:
+        _stars(ax, target.means)
+    dots = ax.scatter(frames[0, :, 0], frames[0, :, 1], c=rgba, s=5, linewidths=0)
+
+    def draw(f: int):
+        dots.set_offsets(frames[f])
+        ax.set_title(f"t = {times[f]:.3f}")
+        return (dots,)
+
+    animation = FuncAnimation(fig, draw, frames=len(frames), blit=False)
+    # a fresh name beside `out` (same file system, so os.replace is atomic); ".gif" tells Pillow the format
+    tmp = out.parent / f".{out.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.gif"
+    try:
+        animation.save(tmp, writer=PillowWriter(fps=fps), dpi=100)
+        os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return out
