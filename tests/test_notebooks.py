@@ -1,0 +1,33 @@
+"""Execute every teaching notebook in ``notebooks/``; a cell that raises (an ``assert`` on a stated number
+included) fails the test with that cell's error.
+
+Needs the ``notebooks`` extra (nbformat, nbclient, ipykernel) and a ``python3`` kernelspec that runs this
+interpreter. Each notebook runs in a temporary directory with the non-interactive Agg backend, so nothing
+is written into the repository.
+"""
+
+from pathlib import Path
+
+import nbclient
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted(Path(__file__).parents[1].joinpath("notebooks").glob("*.ipynb"))
+
+
+def test_notebooks_found():
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel process
+    monkeypatch.chdir(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), (
+        f"{path.name} is stored with outputs; strip them before committing"
+    )
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()  # raises nbclient.exceptions.CellExecutionError with the failing cell and its error
