@@ -1,0 +1,20 @@
+"""Model adapters: FlowEdit on diffusers' Stable Diffusion 3 and FLUX.1 pipelines (``pip install .[models]``).
+
+diffusers, transformers and PIL are imported lazily, only when a pipeline is built or loaded.
+"""
+
+from ._editor import DEFAULTS, Editor, EditResult, EditSettings, load
+from ._flux import FluxAdapter, flux_timestep
+from ._sd3 import SD3Adapter, sd3_timestep
+
+__all__ = [
+    "DEFAULTS",
+    "EditResult",
+    "EditSettings",
+    "Editor",
+    "FluxAdapter",
+    "SD3Adapter",
+    "flux_timestep",
+    "load",
+    "sd3_timestep",
+]

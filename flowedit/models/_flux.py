@@ -1,0 +1,129 @@
+"""FLUX.1 (dev, schnell) as velocities for the shared integrator.
+
+FLUX is guidance-distilled: a branch's guidance scale goes into the transformer's guidance
+embedding (no unconditional pass). Latents are ``(mode - shift_factor) * scaling_factor`` packed
+2x2 into tokens, shape ``(B, L, 4 C)`` with ``L = (H / 2f) (W / 2f)``, in float32; every edit, noise
+draw and ODE step happens on packed latents, as in the reference. The transformer takes ``t``
+itself (:func:`flux_timestep`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .._edit import VelocityPair
+from .._grid import flux_mu
+from .._integrate import Velocity
+from ._common import Branch, check_finite, expand_rows
+
+__all__ = ["FluxAdapter", "flux_timestep"]
+
+
+def flux_timestep(t: float) -> float:
+    """FLUX's transformer takes the sigma ``t`` itself (the pipeline passes ``timestep / 1000``)."""
+    return t
+
+
+class FluxAdapter:
+    """Wraps a ``diffusers.FluxPipeline``: packed latents, prompts, the dynamically shifted grid, velocities."""
+
+    kind = "flux"
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+        self.vae_factor = pipe.vae_scale_factor * 2  # the VAE's factor times the 2x2 packing
+        self.guidance_embeds = bool(pipe.transformer.config.guidance_embeds)
+        self._shape: tuple[int, int, int, int] | None = None  # unpacked latent shape of the current image
+        self._image_ids: torch.Tensor | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.pipe._execution_device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.pipe.transformer.dtype
+
+    # -- latents ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``pixels`` (B, 3, H, W) in [-1, 1] -> packed float32 latents (B, L, 4C); remembers the image ids."""
+        vae = self.pipe.vae
+        mode = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode()
+        x = check_finite((mode.float() - vae.config.shift_factor) * vae.config.scaling_factor, "the VAE latent")
+        B, C, h, w = x.shape
+        self._shape = (B, C, h, w)
+        self._image_ids = self.pipe._prepare_latent_image_ids(B, h // 2, w // 2, self.device, self.dtype)
+        return self.pipe._pack_latents(x, B, C, h, w)  # (B, h/2 * w/2, 4C)
+
+    @torch.no_grad()
+    def decode_latents(self, x: torch.Tensor) -> torch.Tensor:
+        """Packed latents (B, L, 4C) -> pixels (B, 3, H, W) in [-1, 1]."""
+        B, C, h, w = self._shape
+        vae = self.pipe.vae
+        latents = x.reshape(B, h // 2, w // 2, C, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(B, C, h, w)
+        z = latents / vae.config.scaling_factor + vae.config.shift_factor
+        return check_finite(vae.decode(z.to(vae.dtype), return_dict=False)[0].float(), "the decoded image")
+
+    def timesteps(self, steps: int, x: torch.Tensor) -> torch.Tensor:
+        """The scheduler's sigmas for ``linspace(1, 1/steps, steps)`` shifted by ``mu(L)``, plus 0: (steps + 1,)."""
+        config = self.pipe.scheduler.config
+        mu = flux_mu(
+            x.shape[1],
+            base_seq_len=config.get("base_image_seq_len", 256),
+            max_seq_len=config.get("max_image_seq_len", 4096),
+            base_shift=config.get("base_shift", 0.5),
+            max_shift=config.get("max_shift", 1.15),
+        )
+        self.pipe.scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu, device="cpu")
+        return self.pipe.scheduler.sigmas.double()
+
+    # -- prompts and velocities -------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_prompt(self, prompt: str, guidance: float) -> Branch:
+        """T5 embeddings (1, L, D) and the pooled CLIP vector (1, P); ``guidance`` goes to the guidance embedding."""
+        embeds, pooled, _ = self.pipe.encode_prompt(prompt=prompt, prompt_2=None, device=self.device)
+        return Branch(embeds, pooled, guidance)
+
+    def _forward(self, latents: list[torch.Tensor], branches: list[Branch], t: float) -> list[torch.Tensor]:
+        n = [z.shape[0] for z in latents]
+        hidden = torch.cat(latents).to(self.device, self.dtype)
+        embeds = torch.cat([expand_rows(b.embeds, k) for b, k in zip(branches, n, strict=True)])
+        pooled = torch.cat([expand_rows(b.pooled, k) for b, k in zip(branches, n, strict=True)])
+        guidance = None
+        if self.guidance_embeds:
+            scales = [torch.full((k,), b.guidance, dtype=torch.float32) for b, k in zip(branches, n, strict=True)]
+            guidance = torch.cat(scales).to(self.device)
+        timestep = torch.full((hidden.shape[0],), flux_timestep(t), device=self.device, dtype=self.dtype)
+        text_ids = torch.zeros(embeds.shape[1], 3, device=self.device, dtype=self.dtype)
+        with torch.no_grad():
+            out = self.pipe.transformer(
+                hidden_states=hidden,
+                timestep=timestep,
+                guidance=guidance,
+                pooled_projections=pooled,
+                encoder_hidden_states=embeds,
+                txt_ids=text_ids,
+                img_ids=self._image_ids,
+                return_dict=False,
+            )[0].float()
+        check_finite(out, f"the FLUX transformer output at t={t:.4f}")
+        return list(out.split(n))
+
+    def velocity_pair(self, source: Branch, target: Branch) -> VelocityPair:
+        """``(z_src, z_tar, t) -> (v_src, v_tar)`` with ``z`` of shape (n_avg, B, L, 4C): source and target,
+        all draws, in ONE transformer call (the reference makes two per draw)."""
+
+        def pair(z_src, z_tar, t):
+            if z_src is None:
+                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t)
+                return None, v_tar.reshape(z_tar.shape)
+            v_src, v_tar = self._forward([z_src.flatten(0, 1), z_tar.flatten(0, 1)], [source, target], t)
+            return v_src.reshape(z_src.shape), v_tar.reshape(z_tar.shape)
+
+        return pair
+
+    def velocity(self, branch: Branch) -> Velocity:
+        """A plain velocity ``v(z, t)`` for one prompt (for inversion and SDEdit)."""
+        return lambda z, t: self._forward([z], [branch], t)[0]

@@ -1,0 +1,152 @@
+"""FlowEdit on tiny random-weight SD3 and FLUX pipelines: every branch, the reference algorithm, the schedules."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import flowedit
+import flowtoy._edit
+from flowedit import flux_timesteps, sd3_timesteps
+from flowedit.models import Editor, load
+from flowedit.models import _editor as editor_module
+from flowedit.testing import tiny_flux_pipeline, tiny_sd3_pipeline
+
+
+@pytest.fixture(scope="module")
+def sd3():
+    return Editor.from_pipeline(tiny_sd3_pipeline(seed=0))
+
+
+@pytest.fixture(scope="module")
+def flux():
+    return Editor.from_pipeline(tiny_flux_pipeline(seed=0))
+
+
+def picture(width=64, height=48, seed=0):
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+FAST = dict(steps=6, n_max=4)
+
+
+@pytest.mark.parametrize("model", ["sd3", "flux"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(n_min=0, n_avg=1),
+        dict(n_min=2, n_avg=1),
+        dict(n_min=0, n_avg=3),
+        dict(n_min=1, n_avg=2, src_guidance=1.0, tar_guidance=0.5),
+        dict(method="inversion"),
+        dict(method="sdedit"),
+    ],
+)
+def test_every_branch_edits_a_non_square_image(model, options, request):
+    editor = request.getfixturevalue(model)
+    settings = editor.settings(**FAST, **options)
+    result = editor.edit_latents(picture(), "a photo of a cat", "a photo of a dog", settings)
+    assert result.edited.shape == result.source.shape and torch.isfinite(result.edited).all()
+    assert result.transport_cost > 0
+    assert editor.decode(result.edited)[0].size == (64, 48)
+    expected_calls = {"flowedit": 4, "inversion": 8, "sdedit": 4}[settings.method]
+    assert result.model_calls == expected_calls  # all draws and both branches in one call per step
+
+
+def test_the_editor_runs_the_very_integrator_flowtoy_uses():
+    assert editor_module.flowedit is flowedit.flowedit is flowtoy._edit.flowedit
+
+
+def reference_sd3(pipe, x_src, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
+    """A straightforward transcription of the reference SD3 FlowEdit loop (n_min = 0, CFG on both branches)."""
+    src = pipe.encode_prompt(src_prompt, None, None, do_classifier_free_guidance=True, negative_prompt="")
+    tar = pipe.encode_prompt(tar_prompt, None, None, do_classifier_free_guidance=True, negative_prompt="")
+    embeds = torch.cat([src[1], src[0], tar[1], tar[0]])
+    pooled = torch.cat([src[3], src[2], tar[3], tar[2]])
+    pipe.scheduler.set_timesteps(steps)
+    timesteps = pipe.scheduler.timesteps
+    generator = torch.Generator().manual_seed(seed)
+    z_edit = x_src.clone()
+    for i, t in enumerate(timesteps):
+        if steps - i > n_max:
+            continue
+        t_i = t / 1000
+        t_im1 = timesteps[i + 1] / 1000 if i + 1 < len(timesteps) else torch.zeros_like(t_i)
+        v_delta = torch.zeros_like(x_src)
+        for _ in range(n_avg):
+            noise = torch.randn(x_src.shape, generator=generator)
+            zt_src = (1 - t_i) * x_src + t_i * noise
+            zt_tar = z_edit + zt_src - x_src
+            with torch.no_grad():
+                out = pipe.transformer(
+                    hidden_states=torch.cat([zt_src, zt_src, zt_tar, zt_tar]),
+                    timestep=t.expand(4),
+                    encoder_hidden_states=embeds,
+                    pooled_projections=pooled,
+                    return_dict=False,
+                )[0]
+            su, sc, tu, tc = out.chunk(4)
+            v_delta += (tu + tar_g * (tc - tu) - (su + src_g * (sc - su))) / n_avg
+        z_edit = z_edit + (t_im1 - t_i) * v_delta
+    return z_edit
+
+
+@pytest.mark.parametrize("n_avg", [1, 2])
+def test_sd3_edit_equals_the_reference_algorithm_for_the_same_seed(sd3, n_avg):
+    settings = sd3.settings(steps=8, n_max=6, n_avg=n_avg, src_guidance=3.5, tar_guidance=13.5, seed=7)
+    ours = sd3.edit_latents(picture(), "a cat", "a dog", settings)
+    ref = reference_sd3(sd3.pipe, ours.source, "a cat", "a dog", 8, 6, n_avg, 3.5, 13.5, 7)
+    torch.testing.assert_close(ours.edited, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_schedules_equal_the_diffusers_schedulers(sd3, flux):
+    pipe = sd3.pipe
+    pipe.scheduler.set_timesteps(50)
+    torch.testing.assert_close(sd3_timesteps(50, shift=3.0), pipe.scheduler.sigmas.double(), rtol=0, atol=1e-6)
+    x = flux.adapter.encode_image(flux.pipe.image_processor.preprocess(picture(64, 64)))
+    ts = flux.adapter.timesteps(28, x)
+    mu = flowedit.flux_mu(x.shape[1])
+    torch.testing.assert_close(flux_timesteps(28, mu=mu), ts, rtol=0, atol=1e-6)
+
+
+def test_same_seed_same_edit_and_bf16_runs(sd3):
+    a = sd3.edit_latents(picture(), "a cat", "a dog", sd3.settings(**FAST, seed=3))
+    b = sd3.edit_latents(picture(), "a cat", "a dog", sd3.settings(**FAST, seed=3))
+    assert torch.equal(a.edited, b.edited)
+    bf16 = Editor.from_pipeline(tiny_sd3_pipeline(seed=0, dtype=torch.bfloat16))
+    c = bf16.edit_latents(picture(), "a cat", "a dog", bf16.settings(**FAST, seed=3))
+    assert c.edited.dtype == torch.float32 and torch.isfinite(c.edited).all()
+
+
+def test_non_finite_model_output_names_fp16_and_the_fix(sd3, monkeypatch):
+    real = sd3.pipe.transformer.forward
+
+    def broken(*args, **kwargs):
+        out = real(*args, **kwargs)
+        return (out[0] * float("nan"),)
+
+    monkeypatch.setattr(sd3.pipe.transformer, "forward", broken)
+    with pytest.raises(FloatingPointError, match="float16 overflow.*bfloat16"):
+        sd3.edit_latents(picture(), "a cat", "a dog", sd3.settings(**FAST))
+
+
+def test_bad_settings_fail_before_any_model_work(sd3):
+    with pytest.raises(ValueError, match="n_max = 60 exceeds the number of steps \\(50\\)"):
+        sd3.settings(n_max=60)
+    with pytest.raises(ValueError, match="unknown method 'invert'"):
+        sd3.settings(method="invert")
+    assert sd3.settings() == editor_module.DEFAULTS["sd3"]
+
+
+def test_image_not_a_multiple_of_the_factor_is_center_cropped_with_a_warning(sd3):
+    with pytest.warns(UserWarning, match="center-cropped to"):
+        image = sd3.load_image(picture(70, 50))
+    assert image.size[0] % sd3.adapter.vae_factor == 0 and image.size[1] % sd3.adapter.vae_factor == 0
+
+
+def test_load_without_weights_says_how_to_provide_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError, match="local directory"):
+        load(str(tmp_path / "missing-model"))
+    assert isinstance(load("tiny-flux").adapter, flowedit.models.FluxAdapter)
