@@ -17,6 +17,7 @@ from ._sd3 import SD3Adapter
 __all__ = ["DEFAULTS", "EditResult", "EditSettings", "Editor", "load"]
 
 METHODS = ("flowedit", "inversion", "sdedit")
+TILED_VAE_PIXELS = 1536 * 1536  # larger images are encoded and decoded by the VAE in tiles
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ class Editor:
         adapter, s = self.adapter, settings.check()
         start = time.perf_counter()
         pixels = self.pipe.image_processor.preprocess(self.load_image(image))
+        if pixels.shape[-2] * pixels.shape[-1] > TILED_VAE_PIXELS and hasattr(self.pipe.vae, "enable_tiling"):
+            self.pipe.vae.enable_tiling()  # bounded VAE memory for large images
         x = adapter.encode_image(pixels)
         ts = adapter.timesteps(s.steps, x)
         src = adapter.encode_prompt(source_prompt, s.src_guidance)
