@@ -11,10 +11,16 @@ A batch file is a list of entries::
 Each edit's seed is derived from the run seed, the image's bytes and the two prompts, never from its
 position in the file. Outputs are written atomically, finished outputs are skipped on a re-run, an
 edit that fails is recorded with its reason in ``results.jsonl`` and the run goes on.
+
+Under ``accelerate launch`` (or any launcher that sets ``RANK`` and ``WORLD_SIZE``) the edits are
+split across the processes by output path: process ``r`` of ``N`` takes every ``N``-th edit of the
+list sorted by output, so each edit has exactly one owner whatever the number of processes, and all
+processes append to the one ``results.jsonl`` under a file lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -25,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EditJob", "derive_seed", "load_jobs", "run_jobs"]
+__all__ = ["EditJob", "derive_seed", "load_jobs", "process_shard", "run_jobs"]
 
 OVERRIDES = {
     "steps": int,
@@ -126,11 +132,28 @@ def derive_seed(run_seed: int, image_bytes: bytes, source_prompt: str, target_pr
     return int.from_bytes(digest.digest()[:8], "little") & (2**63 - 1)
 
 
+def process_shard() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` of this process, from the launcher's environment; (0, 1, 0) alone."""
+    env = os.environ
+    return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0))
+
+
 def _append(results: Path, record: dict) -> None:
-    with open(results, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one JSON line, whole, under an exclusive lock (several processes share the file)."""
+    line = (json.dumps(record) + "\n").encode()
+    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _remove_stale_temporaries(output: Path) -> None:
+    """Temporary files of this output left by a killed run (only the output's owner calls this)."""
+    for stale in output.parent.glob(f".{output.stem}.*.png"):
+        stale.unlink(missing_ok=True)
 
 
 def _save_png(image, output: Path) -> None:
@@ -148,7 +171,7 @@ def _save_png(image, output: Path) -> None:
 def run_jobs(
     jobs: list[EditJob], editor: Callable[[], Any], out_dir: str | Path, run_seed: int, options: dict, progress=True
 ):
-    """Run every job whose output does not exist yet; returns ``(done, skipped, failed)`` counts.
+    """Run every job of this process whose output does not exist yet; returns ``(done, skipped, failed)``.
 
     ``editor`` is called once, only if there is work, to load the model. ``options`` are the
     command-line settings; an entry's own overrides take precedence.
@@ -159,10 +182,14 @@ def run_jobs(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / "results.jsonl"
-    todo = [job for job in jobs if not job.output.exists()]
+    rank, world, _ = process_shard()
+    mine = sorted(jobs, key=lambda job: job.output.as_posix())[rank::world]
+    todo = [job for job in mine if not job.output.exists()]
     done = failed = 0
     instance = editor() if todo else None
-    for job in tqdm(todo, desc="edits", unit="edit", disable=not progress):
+    desc = "edits" if world == 1 else f"edits [process {rank + 1}/{world}]"
+    for job in tqdm(todo, desc=desc, unit="edit", disable=not progress):
+        _remove_stale_temporaries(job.output)
         record = {"image": str(job.image), "code": job.code, "source_prompt": job.source_prompt}
         record |= {"target_prompt": job.target_prompt, "output": str(job.output)}
         start = time.perf_counter()
@@ -183,4 +210,4 @@ def run_jobs(
         record |= {"status": "ok", "run_seed": run_seed, **asdict(settings), "model_calls": result.model_calls}
         record |= {"seconds": round(time.perf_counter() - start, 3), "transport_cost": result.transport_cost}
         _append(results, record)
-    return done, len(jobs) - len(todo), failed
+    return done, len(mine) - len(todo), failed

@@ -49,10 +49,14 @@ def _loader(args):
     def load():
         import torch
 
+        from .batch import process_shard
         from .models import load as load_model
 
         dtype = getattr(torch, args.dtype) if args.dtype else None
-        return load_model(args.model, device=args.device, dtype=dtype, offload=args.offload)
+        device = args.device
+        if device is None and torch.cuda.is_available():
+            device = f"cuda:{process_shard()[2]}"  # one GPU per process under accelerate launch
+        return load_model(args.model, device=device, dtype=dtype, offload=args.offload)
 
     return load
 
@@ -77,14 +81,41 @@ def _edit(args) -> int:
 
 
 def _run(args) -> int:
-    from .batch import load_jobs, run_jobs
+    from .batch import load_jobs, process_shard, run_jobs
 
     jobs = load_jobs(args.edits, args.out_dir)
     _check_before_loading(args, [(f"{job.where}: ", job.overrides) for job in jobs])
     run_seed = 0 if args.seed is None else args.seed
+    rank, world, _ = process_shard()
+    if world > 1:
+        _join_process_group()
     done, skipped, failed = run_jobs(jobs, _loader(args), args.out_dir, run_seed, _options(args))
-    print(f"{done} edited, {skipped} already done, {failed} failed; see {Path(args.out_dir) / 'results.jsonl'}")
+    who = f"process {rank + 1}/{world}: " if world > 1 else ""
+    print(f"{who}{done} edited, {skipped} already done, {failed} failed; see {Path(args.out_dir) / 'results.jsonl'}")
+    if world > 1:
+        failed = _failures_of_all_processes(failed)
     return 1 if failed else 0
+
+
+def _join_process_group() -> None:
+    """A CPU (gloo) group used only to wait for every process at the end: a launcher stops all
+    processes as soon as one exits non-zero, which must not cut the others' edits short."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo", timeout=timedelta(days=30))
+
+
+def _failures_of_all_processes(failed: int) -> int:
+    import torch
+    import torch.distributed as dist
+
+    total = torch.tensor([failed])
+    dist.all_reduce(total)  # also a barrier: returns once every process has finished its edits
+    dist.destroy_process_group()
+    return int(total.item())
 
 
 def _settings_options(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,109 @@
+"""`accelerate launch` shards a batch file: every edit exactly once, outputs identical to one process."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ACCELERATE = Path(sys.executable).with_name("accelerate")
+SETTINGS = ["--model", "tiny-sd3", "--steps", "12", "--n-max", "8"]
+
+EDITS = """\
+- input_img: a.png
+  source_prompt: a cat
+  target_prompts: [a dog, a fox, a lion]
+  target_codes: [dog, fox, lion]
+- input_img: broken.png
+  source_prompt: noise
+  target_prompts: [more noise]
+  target_codes: [x]
+- init_img: b.png
+  source_prompt: a house
+  target_prompts: [a castle, a tent]
+  target_codes: [castle, tent]
+"""
+GOOD = ["a/dog.png", "a/fox.png", "a/lion.png", "b/castle.png", "b/tent.png"]
+
+pytestmark = pytest.mark.skipif(not ACCELERATE.exists(), reason="accelerate is not installed")
+
+
+@pytest.fixture
+def batch(tmp_path):
+    for name, seed in (("a.png", 0), ("b.png", 1)):
+        rng = np.random.default_rng(seed)
+        Image.fromarray(rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)).save(tmp_path / name)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG truncated")
+    (tmp_path / "edits.yaml").write_text(EDITS)
+    return tmp_path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(batch: Path, out: str, processes: int, settings=SETTINGS) -> list[str]:
+    run = ["run", str(batch / "edits.yaml"), "--out-dir", str(batch / out), *settings]
+    if processes == 1:
+        return [sys.executable, "-m", "flowedit", *run]
+    launch = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1"]
+    launch += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
+    return [*launch, "-m", "flowedit", *run]
+
+
+def run(cmd: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.png"))}
+
+
+def statuses(out: Path) -> list[tuple[str, str]]:
+    lines = (out / "results.jsonl").read_text().splitlines()
+    return sorted((Path(r["output"]).relative_to(out).as_posix(), r["status"]) for r in map(json.loads, lines))
+
+
+def test_two_processes_do_every_edit_once_and_match_one_process(batch):
+    one, two = run(command(batch, "one", 1)), run(command(batch, "two", 2))
+    assert one.returncode == 1 and two.returncode == 1, two.stderr[-2000:]  # the corrupt image failed
+    assert list(outputs(batch / "two")) == GOOD
+    assert outputs(batch / "two") == outputs(batch / "one")  # bit for bit
+    expected = sorted([(path, "ok") for path in GOOD] + [("broken/x.png", "failed")])
+    assert statuses(batch / "two") == statuses(batch / "one") == expected
+    assert "process 1/2" in two.stdout and "process 2/2" in two.stdout
+
+
+def test_killed_run_resumed_with_another_process_count_finishes_everything_once(batch):
+    slow = ["--model", "tiny-sd3", "--steps", "80", "--n-max", "60"]
+    out = batch / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        command(batch, "killed", 1, slow), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.rglob("*.png")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished_before = outputs(out)
+    assert 0 < len(finished_before) < len(GOOD), "the run should be killed partway"
+
+    resumed = run(command(batch, "killed", 2, slow))
+    assert resumed.returncode == 1, resumed.stderr[-2000:]
+    assert list(outputs(out)) == GOOD
+    assert not [p for p in out.rglob(".*") if p.suffix == ".png"]  # no temporary files left
+    ok = [path for path, status in statuses(out) if status == "ok"]
+    assert sorted(set(ok)) == GOOD and len(ok) <= len(GOOD)  # no edit recorded twice
+    reference = run(command(batch, "reference", 1, slow))
+    assert reference.returncode == 1 and outputs(out) == outputs(batch / "reference")
