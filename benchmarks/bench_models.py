@@ -10,7 +10,8 @@ prompt embeddings and noise:
    SD3 one 4-way CFG call per step and draw = n_max * n_avg, FLUX a source and a target call per step
    and draw = 2 * n_max * n_avg), the rows (samples) they process, and seconds per edit split into time
    inside ``pipe.transformer.forward``, the text encoders, the VAE encoder and everything else
-   (preprocessing, schedule, integrator, adapter glue); the largest difference between the two edits;
+   (preprocessing, schedule, integrator, adapter glue, including each ``pipe._execution_device`` lookup,
+   which walks every module of the pipeline); the largest difference between the two edits;
 2. n_avg = 4: one edit that batches 4 draws per step vs four separate n_avg = 1 edits vs the reference
    loop with 4 draws (transformer time and calls).
 

@@ -16,6 +16,13 @@ n_max=24, guidance 1.5 -> 5.5) it measures, for ``flowedit.flowedit`` with the a
 - one step with n_avg = 4: one batched call vs four n_avg = 1 steps vs the reference's 4 draws;
 - the VAE encode and decode of the image (time and peak memory).
 
+The pipe-like namespace answers ``_execution_device`` for free, while a real ``DiffusionPipeline`` walks
+all its modules on each access (about 9 ms on the full SD3 / FLUX pipelines with their text encoders;
+the adapters ask several times per step), so "other" here is a lower bound for a real pipeline
+(``benchmarks/bench_models.py`` runs real, tiny pipelines). In bfloat16 the two edits differ beyond
+rounding: the adapter keeps float32 latents (and gives SD3 a bfloat16 timestep), the reference loop
+bfloat16 latents (and a float32 SD3 timestep, like diffusers' pipeline).
+
 Run on a machine with a CUDA GPU (about 30 GB of GPU memory for FLUX; a few minutes):
     python benchmarks/gpu_full_size.py [--models sd3 flux] [--repeats 1]
 Check the same code path on CPU with the tiny configs of ``flowedit.testing`` (64x64 image, float32):
@@ -139,6 +146,8 @@ def build_case(kind: str, tiny: bool, device: torch.device, dtype: torch.dtype, 
             else:
                 transformer = diffusers.FluxTransformer2DModel(**FLUX_DEV)
             vae = diffusers.AutoencoderKL(**VAE_16, **VAE_FACTORS[kind])
+        for module in (transformer, vae):  # float32 buffers (SD3's pos_embed) too, as a bfloat16 load has them
+            torch.nn.Module.to(module, dtype)
         scheduler = diffusers.FlowMatchEulerDiscreteScheduler(**({"shift": 3.0} if kind == "sd3" else FLUX_SCHEDULER))
         size = 1024
     transformer.eval().requires_grad_(False)

@@ -17,6 +17,26 @@ def check_finite(x: torch.Tensor, what: str) -> torch.Tensor:
     return x
 
 
+class NonFiniteWatch:
+    """Collects "was anything non-finite" over many model outputs without a device sync per step.
+
+    ``observe`` keeps a device-side flag; ``check`` (once, at the end of an edit) raises
+    ``FloatingPointError`` naming the likely cause if any observed output had NaN or inf.
+    """
+
+    def __init__(self, what: str):
+        self.what, self.flag = what, None
+
+    def observe(self, x: torch.Tensor) -> None:
+        bad = ~torch.isfinite(x).all()
+        self.flag = bad if self.flag is None else self.flag | bad
+
+    def check(self) -> None:
+        flag, self.flag = self.flag, None
+        if flag is not None and bool(flag):
+            raise FloatingPointError(f"{self.what} contained NaN or inf during the edit; {_FP16_HINT}")
+
+
 @dataclass(frozen=True)
 class Branch:
     """One prompt's conditioning, ready to be stacked into a batch.

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from .._edit import check_schedule, edit_by_inversion, flowedit, sdedit
-from ._common import center_crop_to_multiple
+from ._common import center_crop_to_multiple, check_finite
 from ._flux import FluxAdapter
 from ._sd3 import SD3Adapter
 
@@ -130,6 +130,8 @@ class Editor:
             )
         else:
             y = sdedit(x, counted(adapter.velocity(tar)), ts, s.n_max, generator, "euler", step)
+        adapter.watch.check()  # any NaN/inf from the model during the edit (one sync, at the end)
+        check_finite(y, "the edited latent")
         return EditResult(x, y, s, calls, time.perf_counter() - start)
 
     def decode(self, latents: torch.Tensor):

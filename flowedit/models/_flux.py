@@ -15,7 +15,7 @@ import torch
 from .._edit import VelocityPair
 from .._grid import flux_mu
 from .._integrate import Velocity
-from ._common import Branch, check_finite, expand_rows
+from ._common import Branch, NonFiniteWatch, check_finite, expand_rows
 
 __all__ = ["FluxAdapter", "flux_timestep"]
 
@@ -26,7 +26,11 @@ def flux_timestep(t: float) -> float:
 
 
 class FluxAdapter:
-    """Wraps a ``diffusers.FluxPipeline``: packed latents, prompts, the dynamically shifted grid, velocities."""
+    """Wraps a ``diffusers.FluxPipeline``: packed latents, prompts, the dynamically shifted grid, velocities.
+
+    Works on one image at a time: :meth:`encode_image` remembers its latent shape and image ids,
+    which :meth:`decode_latents` and the velocities of that edit use.
+    """
 
     kind = "flux"
 
@@ -36,19 +40,18 @@ class FluxAdapter:
         self.guidance_embeds = bool(pipe.transformer.config.guidance_embeds)
         self._shape: tuple[int, int, int, int] | None = None  # unpacked latent shape of the current image
         self._image_ids: torch.Tensor | None = None
+        self.watch = NonFiniteWatch("the FLUX transformer output")
+        self.refresh()
 
-    @property
-    def device(self) -> torch.device:
-        return self.pipe._execution_device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.pipe.transformer.dtype
+    def refresh(self) -> None:
+        """Read the pipeline's device and dtype (each lookup walks every module: done once per edit)."""
+        self.device, self.dtype = self.pipe._execution_device, self.pipe.transformer.dtype
 
     # -- latents ---------------------------------------------------------------------------------
     @torch.no_grad()
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """``pixels`` (B, 3, H, W) in [-1, 1] -> packed float32 latents (B, L, 4C); remembers the image ids."""
+        self.refresh()
         vae = self.pipe.vae
         mode = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode()
         x = check_finite((mode.float() - vae.config.shift_factor) * vae.config.scaling_factor, "the VAE latent")
@@ -86,17 +89,27 @@ class FluxAdapter:
         embeds, pooled, _ = self.pipe.encode_prompt(prompt=prompt, prompt_2=None, device=self.device)
         return Branch(embeds, pooled, guidance)
 
-    def _forward(self, latents: list[torch.Tensor], branches: list[Branch], t: float) -> list[torch.Tensor]:
+    def _conditioning(self, branches: list[Branch], n: list[int], cache: dict):
+        """Embeddings, pooled vectors, guidance scales and text ids for ``n[i]`` rows per branch, built once."""
+        key = tuple(n)
+        if key not in cache:
+            embeds = torch.cat([expand_rows(b.embeds, k) for b, k in zip(branches, n, strict=True)])
+            pooled = torch.cat([expand_rows(b.pooled, k) for b, k in zip(branches, n, strict=True)])
+            guidance = None
+            if self.guidance_embeds:
+                scales = [torch.full((k,), b.guidance, dtype=torch.float32) for b, k in zip(branches, n, strict=True)]
+                guidance = torch.cat(scales).to(self.device)
+            text_ids = torch.zeros(embeds.shape[1], 3, device=self.device, dtype=self.dtype)
+            cache[key] = (embeds, pooled, guidance, text_ids)
+        return cache[key]
+
+    def _forward(
+        self, latents: list[torch.Tensor], branches: list[Branch], t: float, cache: dict
+    ) -> list[torch.Tensor]:
         n = [z.shape[0] for z in latents]
         hidden = torch.cat(latents).to(self.device, self.dtype)
-        embeds = torch.cat([expand_rows(b.embeds, k) for b, k in zip(branches, n, strict=True)])
-        pooled = torch.cat([expand_rows(b.pooled, k) for b, k in zip(branches, n, strict=True)])
-        guidance = None
-        if self.guidance_embeds:
-            scales = [torch.full((k,), b.guidance, dtype=torch.float32) for b, k in zip(branches, n, strict=True)]
-            guidance = torch.cat(scales).to(self.device)
+        embeds, pooled, guidance, text_ids = self._conditioning(branches, n, cache)
         timestep = torch.full((hidden.shape[0],), flux_timestep(t), device=self.device, dtype=self.dtype)
-        text_ids = torch.zeros(embeds.shape[1], 3, device=self.device, dtype=self.dtype)
         with torch.no_grad():
             out = self.pipe.transformer(
                 hidden_states=hidden,
@@ -108,22 +121,24 @@ class FluxAdapter:
                 img_ids=self._image_ids,
                 return_dict=False,
             )[0].float()
-        check_finite(out, f"the FLUX transformer output at t={t:.4f}")
+        self.watch.observe(out)  # checked once per edit: no device sync per step
         return list(out.split(n))
 
     def velocity_pair(self, source: Branch, target: Branch) -> VelocityPair:
         """``(z_src, z_tar, t) -> (v_src, v_tar)`` with ``z`` of shape (n_avg, B, L, 4C): source and target,
         all draws, in ONE transformer call (the reference makes two per draw)."""
+        cache: dict = {}
 
         def pair(z_src, z_tar, t):
             if z_src is None:
-                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t)
+                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t, cache)
                 return None, v_tar.reshape(z_tar.shape)
-            v_src, v_tar = self._forward([z_src.flatten(0, 1), z_tar.flatten(0, 1)], [source, target], t)
+            v_src, v_tar = self._forward([z_src.flatten(0, 1), z_tar.flatten(0, 1)], [source, target], t, cache)
             return v_src.reshape(z_src.shape), v_tar.reshape(z_tar.shape)
 
         return pair
 
     def velocity(self, branch: Branch) -> Velocity:
         """A plain velocity ``v(z, t)`` for one prompt (for inversion and SDEdit)."""
-        return lambda z, t: self._forward([z], [branch], t)[0]
+        cache: dict = {}
+        return lambda z, t: self._forward([z], [branch], t, cache)[0]

@@ -11,7 +11,7 @@ import torch
 
 from .._edit import VelocityPair
 from .._integrate import Velocity
-from ._common import Branch, check_finite, expand_rows
+from ._common import Branch, NonFiniteWatch, check_finite, expand_rows
 
 __all__ = ["SD3Adapter", "sd3_timestep"]
 
@@ -29,19 +29,18 @@ class SD3Adapter:
     def __init__(self, pipe):
         self.pipe = pipe
         self.vae_factor = pipe.vae_scale_factor * pipe.transformer.config.patch_size
+        self.watch = NonFiniteWatch("the SD3 transformer output")
+        self.refresh()
 
-    @property
-    def device(self) -> torch.device:
-        return self.pipe._execution_device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.pipe.transformer.dtype
+    def refresh(self) -> None:
+        """Read the pipeline's device and dtype (each lookup walks every module: done once per edit)."""
+        self.device, self.dtype = self.pipe._execution_device, self.pipe.transformer.dtype
 
     # -- latents ---------------------------------------------------------------------------------
     @torch.no_grad()
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """``pixels`` (B, 3, H, W) in [-1, 1] -> float32 latents (B, C, H/f, W/f)."""
+        self.refresh()
         vae = self.pipe.vae
         mode = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode()
         x = (mode.float() - vae.config.shift_factor) * vae.config.scaling_factor
@@ -77,13 +76,24 @@ class SD3Adapter:
             embeds, pooled = torch.cat([neg, embeds]), torch.cat([neg_pooled, pooled])
         return Branch(embeds, pooled, guidance)
 
-    def _forward(self, latents: list[torch.Tensor], branches: list[Branch], t: float) -> list[torch.Tensor]:
+    def _conditioning(self, branches: list[Branch], n: list[int], cache: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt embeddings for a batch of ``n[i]`` rows per branch, built once per batch layout."""
+        key = tuple(n)
+        if key not in cache:
+            embeds = torch.cat([expand_rows(b.embeds, k) for b, k in zip(branches, n, strict=True)])
+            pooled = torch.cat([expand_rows(b.pooled, k) for b, k in zip(branches, n, strict=True)])
+            cache[key] = (embeds, pooled)
+        return cache[key]
+
+    def _forward(
+        self, latents: list[torch.Tensor], branches: list[Branch], t: float, cache: dict
+    ) -> list[torch.Tensor]:
         """One transformer call for several branches; returns each branch's guided velocity (float32)."""
         n = [z.shape[0] for z in latents]  # rows of each branch: n_draws * batch
         hidden = torch.cat([z.repeat(b.rows, *([1] * (z.ndim - 1))) for z, b in zip(latents, branches, strict=True)])
-        embeds = torch.cat([expand_rows(b.embeds, k) for b, k in zip(branches, n, strict=True)])
-        pooled = torch.cat([expand_rows(b.pooled, k) for b, k in zip(branches, n, strict=True)])
-        timestep = torch.full((hidden.shape[0],), sd3_timestep(t), device=self.device, dtype=self.dtype)
+        embeds, pooled = self._conditioning(branches, n, cache)
+        # float32 like diffusers' pipeline: the SD3 transformer embeds the timestep without casting it.
+        timestep = torch.full((hidden.shape[0],), sd3_timestep(t), device=self.device, dtype=torch.float32)
         with torch.no_grad():
             out = self.pipe.transformer(
                 hidden_states=hidden.to(self.device, self.dtype),
@@ -92,7 +102,7 @@ class SD3Adapter:
                 pooled_projections=pooled,
                 return_dict=False,
             )[0].float()
-        check_finite(out, f"the SD3 transformer output at t={t:.4f}")
+        self.watch.observe(out)  # checked once per edit: no device sync per step
         velocities, start = [], 0
         for k, b in zip(n, branches, strict=True):
             parts = out[start : start + k * b.rows].split(k)  # ([uncond,] cond), each (k, ...)
@@ -105,17 +115,19 @@ class SD3Adapter:
         """``(z_src, z_tar, t) -> (v_src, v_tar)`` with ``z`` of shape (n_avg, B, C, h, w): ONE transformer
         call on the batch ``[src_uncond, src_cond, tar_uncond, tar_cond]`` (all draws), each branch with
         its own guidance scale; ``z_src = None`` evaluates the target alone."""
+        cache: dict = {}
 
         def pair(z_src, z_tar, t):
             shape = z_tar.shape
             if z_src is None:
-                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t)
+                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t, cache)
                 return None, v_tar.reshape(shape)
-            v_src, v_tar = self._forward([z_src.flatten(0, 1), z_tar.flatten(0, 1)], [source, target], t)
+            v_src, v_tar = self._forward([z_src.flatten(0, 1), z_tar.flatten(0, 1)], [source, target], t, cache)
             return v_src.reshape(z_src.shape), v_tar.reshape(shape)
 
         return pair
 
     def velocity(self, branch: Branch) -> Velocity:
         """A plain velocity ``v(z, t)`` for one prompt (for inversion and SDEdit)."""
-        return lambda z, t: self._forward([z], [branch], t)[0]
+        cache: dict = {}
+        return lambda z, t: self._forward([z], [branch], t, cache)[0]
