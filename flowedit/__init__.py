@@ -3,13 +3,28 @@
 The core (this namespace) depends on torch only and knows nothing of images, prompts or models:
 the same :func:`flowedit` call moves 2-D points between Gaussian mixtures and edits SD3/FLUX latents.
 Time ``t`` is sigma: ``t = 0`` is data, ``t = 1`` is noise, ``z_t = (1 - t) x0 + t eps``.
+
+``flowedit.load`` and ``flowedit.Editor`` (SD3 / FLUX.1 through diffusers) are imported from
+:mod:`flowedit.models` on first use, so importing the core never imports diffusers.
 """
 
 from ._edit import VelocityPair, check_schedule, edit_by_inversion, flowedit, sdedit, velocity_pair
 from ._grid import check_grid, flux_mu, flux_timesteps, linear_timesteps, sd3_timesteps, shift_timesteps
 from ._integrate import RK4, SOLVERS, Euler, Heun, Solver, Velocity, integrate
 
+_MODELS = ("DEFAULTS", "EditResult", "EditSettings", "Editor", "load")
+
+
+def __getattr__(name: str):
+    if name in _MODELS:
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'flowedit' has no attribute {name!r}")
+
+
 __all__ = [
+    "Editor",
     "RK4",
     "SOLVERS",
     "Euler",
@@ -25,6 +40,7 @@ __all__ = [
     "flux_timesteps",
     "integrate",
     "linear_timesteps",
+    "load",
     "sd3_timesteps",
     "sdedit",
     "shift_timesteps",

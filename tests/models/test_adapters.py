@@ -150,3 +150,12 @@ def test_load_without_weights_says_how_to_provide_them(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="local directory"):
         load(str(tmp_path / "missing-model"))
     assert isinstance(load("tiny-flux").adapter, flowedit.models.FluxAdapter)
+
+
+def test_top_level_api_is_lazy_and_the_core_does_not_import_diffusers():
+    import subprocess
+    import sys
+
+    code = "import sys, flowedit, flowtoy; assert 'diffusers' not in sys.modules and 'transformers' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert flowedit.load is load and flowedit.Editor is Editor
