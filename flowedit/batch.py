@@ -24,12 +24,13 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ._files import write_atomically
 
 __all__ = ["EditJob", "derive_seed", "load_jobs", "process_shard", "run_jobs"]
 
@@ -157,15 +158,7 @@ def _remove_stale_temporaries(output: Path) -> None:
 
 
 def _save_png(image, output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomically(output, lambda tmp: image.save(tmp, format="PNG"))
 
 
 def run_jobs(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+from flowedit._files import write_atomically
 
 from . import metrics, paper
 from ._edit import edit
@@ -103,23 +103,9 @@ def _save_figure(fig, path: Path, dpi: int) -> None:
     import matplotlib.pyplot as plt
 
     try:
-        _write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight"))
+        write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight"))
     finally:
         plt.close(fig)
-
-
-def _write_atomically(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` for a temporary file beside ``path``, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def _figure3(args) -> None:
@@ -158,7 +144,7 @@ def _sweep(args) -> None:
         "crossing": {m: a.tolist() for m, a in result.crossing.items()},
         "cost": {m: a.tolist() for m, a in result.cost.items()},
     }
-    _write_atomically(out / "sweep.json", lambda tmp: Path(tmp).write_text(json.dumps(numbers, indent=1)))
+    write_atomically(out / "sweep.json", lambda tmp: Path(tmp).write_text(json.dumps(numbers, indent=1)))
     for m in result.methods:
         print(
             f"{m}: crossing fraction, rows = weight of lower-left mode {list(result.weights)}, columns = steps {list(result.steps)}"

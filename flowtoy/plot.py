@@ -11,7 +11,6 @@ a target mode reached by points of both colours shows intermixing at a glance. N
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+
+from flowedit._files import write_atomically
 
 from . import metrics
 from ._mixture import GaussianMixture
@@ -327,12 +328,8 @@ def animate(
         return (dots,)
 
     animation = FuncAnimation(fig, draw, frames=len(frames), blit=False)
-    # a fresh name beside `out` (same file system, so os.replace is atomic); ".gif" tells Pillow the format
-    tmp = out.parent / f".{out.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.gif"
     try:
-        animation.save(tmp, writer=PillowWriter(fps=fps), dpi=100)
-        os.replace(tmp, out)
+        write_atomically(out, lambda tmp: animation.save(tmp, writer=PillowWriter(fps=fps), dpi=100))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return out

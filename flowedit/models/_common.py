@@ -54,6 +54,61 @@ class Branch:
         return self.embeds.shape[0]
 
 
+class Adapter:
+    """What SD3 and FLUX share: the VAE's latent convention and velocities built on ``_forward``.
+
+    Subclasses set ``kind`` and implement ``_forward(latents, branches, t, cache) -> velocities``
+    (one transformer call for all rows of all branches), ``encode_image``, ``decode_latents``,
+    ``timesteps`` and ``encode_prompt``.
+    """
+
+    kind: str
+
+    def __init__(self, pipe, vae_factor: int, what: str):
+        self.pipe, self.vae_factor = pipe, vae_factor
+        self.watch = NonFiniteWatch(what)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the pipeline's device and dtype (each lookup walks every module: done once per edit)."""
+        self.device, self.dtype = self.pipe._execution_device, self.pipe.transformer.dtype
+
+    @torch.no_grad()
+    def _vae_encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``pixels`` (B, 3, H, W) in [-1, 1] -> float32 latents ``(mode - shift) * scale`` (B, C, H/f, W/f)."""
+        self.refresh()
+        vae = self.pipe.vae
+        mode = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode()
+        x = (mode.float() - vae.config.shift_factor) * vae.config.scaling_factor
+        return check_finite(x, "the VAE latent of the source image")
+
+    @torch.no_grad()
+    def _vae_decode(self, x: torch.Tensor) -> torch.Tensor:
+        """Latents (B, C, h, w) -> pixels (B, 3, H, W) in [-1, 1]."""
+        vae = self.pipe.vae
+        z = x / vae.config.scaling_factor + vae.config.shift_factor
+        return check_finite(vae.decode(z.to(vae.dtype), return_dict=False)[0].float(), "the decoded image")
+
+    def velocity_pair(self, source: Branch, target: Branch):
+        """``(z_src, z_tar, t) -> (v_src, v_tar)`` for ``z`` of shape (n_avg, B, ...): both branches and all
+        draws in ONE transformer call per step; ``z_src = None`` evaluates the target alone."""
+        cache: dict = {}
+
+        def pair(z_src, z_tar, t):
+            if z_src is None:
+                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t, cache)
+                return None, v_tar.reshape(z_tar.shape)
+            v_src, v_tar = self._forward([z_src.flatten(0, 1), z_tar.flatten(0, 1)], [source, target], t, cache)
+            return v_src.reshape(z_src.shape), v_tar.reshape(z_tar.shape)
+
+        return pair
+
+    def velocity(self, branch: Branch):
+        """A plain velocity ``v(z, t)`` for one prompt (for inversion and SDEdit)."""
+        cache: dict = {}
+        return lambda z, t: self._forward([z], [branch], t, cache)[0]
+
+
 def expand_rows(t: torch.Tensor, copies: int) -> torch.Tensor:
     """``(rows, ...) -> (rows * copies, ...)``, each row repeated ``copies`` times in a block."""
     return t.repeat_interleave(copies, dim=0)

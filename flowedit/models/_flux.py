@@ -12,10 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._edit import VelocityPair
 from .._grid import flux_mu
-from .._integrate import Velocity
-from ._common import Branch, NonFiniteWatch, check_finite, expand_rows
+from ._common import Adapter, Branch, expand_rows
 
 __all__ = ["FluxAdapter", "flux_timestep"]
 
@@ -25,7 +23,7 @@ def flux_timestep(t: float) -> float:
     return t
 
 
-class FluxAdapter:
+class FluxAdapter(Adapter):
     """Wraps a ``diffusers.FluxPipeline``: packed latents, prompts, the dynamically shifted grid, velocities.
 
     Works on one image at a time: :meth:`encode_image` remembers its latent shape and image ids,
@@ -35,39 +33,25 @@ class FluxAdapter:
     kind = "flux"
 
     def __init__(self, pipe):
-        self.pipe = pipe
-        self.vae_factor = pipe.vae_scale_factor * 2  # the VAE's factor times the 2x2 packing
+        # The VAE's factor times the 2x2 packing.
+        super().__init__(pipe, pipe.vae_scale_factor * 2, "the FLUX transformer output")
         self.guidance_embeds = bool(pipe.transformer.config.guidance_embeds)
         self._shape: tuple[int, int, int, int] | None = None  # unpacked latent shape of the current image
         self._image_ids: torch.Tensor | None = None
-        self.watch = NonFiniteWatch("the FLUX transformer output")
-        self.refresh()
 
-    def refresh(self) -> None:
-        """Read the pipeline's device and dtype (each lookup walks every module: done once per edit)."""
-        self.device, self.dtype = self.pipe._execution_device, self.pipe.transformer.dtype
-
-    # -- latents ---------------------------------------------------------------------------------
-    @torch.no_grad()
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """``pixels`` (B, 3, H, W) in [-1, 1] -> packed float32 latents (B, L, 4C); remembers the image ids."""
-        self.refresh()
-        vae = self.pipe.vae
-        mode = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode()
-        x = check_finite((mode.float() - vae.config.shift_factor) * vae.config.scaling_factor, "the VAE latent")
+        x = self._vae_encode(pixels)
         B, C, h, w = x.shape
         self._shape = (B, C, h, w)
         self._image_ids = self.pipe._prepare_latent_image_ids(B, h // 2, w // 2, self.device, self.dtype)
         return self.pipe._pack_latents(x, B, C, h, w)  # (B, h/2 * w/2, 4C)
 
-    @torch.no_grad()
     def decode_latents(self, x: torch.Tensor) -> torch.Tensor:
         """Packed latents (B, L, 4C) -> pixels (B, 3, H, W) in [-1, 1]."""
         B, C, h, w = self._shape
-        vae = self.pipe.vae
-        latents = x.reshape(B, h // 2, w // 2, C, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(B, C, h, w)
-        z = latents / vae.config.scaling_factor + vae.config.shift_factor
-        return check_finite(vae.decode(z.to(vae.dtype), return_dict=False)[0].float(), "the decoded image")
+        latents = x.reshape(B, h // 2, w // 2, C, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(B, C, h, w)  # unpack
+        return self._vae_decode(latents)
 
     def timesteps(self, steps: int, x: torch.Tensor) -> torch.Tensor:
         """The scheduler's sigmas for ``linspace(1, 1/steps, steps)`` shifted by ``mu(L)``, plus 0: (steps + 1,)."""
@@ -123,22 +107,3 @@ class FluxAdapter:
             )[0].float()
         self.watch.observe(out)  # checked once per edit: no device sync per step
         return list(out.split(n))
-
-    def velocity_pair(self, source: Branch, target: Branch) -> VelocityPair:
-        """``(z_src, z_tar, t) -> (v_src, v_tar)`` with ``z`` of shape (n_avg, B, L, 4C): source and target,
-        all draws, in ONE transformer call (the reference makes two per draw)."""
-        cache: dict = {}
-
-        def pair(z_src, z_tar, t):
-            if z_src is None:
-                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t, cache)
-                return None, v_tar.reshape(z_tar.shape)
-            v_src, v_tar = self._forward([z_src.flatten(0, 1), z_tar.flatten(0, 1)], [source, target], t, cache)
-            return v_src.reshape(z_src.shape), v_tar.reshape(z_tar.shape)
-
-        return pair
-
-    def velocity(self, branch: Branch) -> Velocity:
-        """A plain velocity ``v(z, t)`` for one prompt (for inversion and SDEdit)."""
-        cache: dict = {}
-        return lambda z, t: self._forward([z], [branch], t, cache)[0]

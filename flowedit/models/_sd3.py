@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .._edit import VelocityPair
-from .._integrate import Velocity
-from ._common import Branch, NonFiniteWatch, check_finite, expand_rows
+from ._common import Adapter, Branch, expand_rows
 
 __all__ = ["SD3Adapter", "sd3_timestep"]
 
@@ -21,37 +19,21 @@ def sd3_timestep(t: float) -> float:
     return 1000.0 * t
 
 
-class SD3Adapter:
+class SD3Adapter(Adapter):
     """Wraps a ``diffusers.StableDiffusion3Pipeline``: latents, prompts, sigma grid and batched velocities."""
 
     kind = "sd3"
 
     def __init__(self, pipe):
-        self.pipe = pipe
-        self.vae_factor = pipe.vae_scale_factor * pipe.transformer.config.patch_size
-        self.watch = NonFiniteWatch("the SD3 transformer output")
-        self.refresh()
+        super().__init__(pipe, pipe.vae_scale_factor * pipe.transformer.config.patch_size, "the SD3 transformer output")
 
-    def refresh(self) -> None:
-        """Read the pipeline's device and dtype (each lookup walks every module: done once per edit)."""
-        self.device, self.dtype = self.pipe._execution_device, self.pipe.transformer.dtype
-
-    # -- latents ---------------------------------------------------------------------------------
-    @torch.no_grad()
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """``pixels`` (B, 3, H, W) in [-1, 1] -> float32 latents (B, C, H/f, W/f)."""
-        self.refresh()
-        vae = self.pipe.vae
-        mode = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode()
-        x = (mode.float() - vae.config.shift_factor) * vae.config.scaling_factor
-        return check_finite(x, "the VAE latent of the source image")
+        return self._vae_encode(pixels)
 
-    @torch.no_grad()
     def decode_latents(self, x: torch.Tensor) -> torch.Tensor:
         """Latents (B, C, h, w) -> pixels (B, 3, H, W) in [-1, 1]."""
-        vae = self.pipe.vae
-        z = x / vae.config.scaling_factor + vae.config.shift_factor
-        return check_finite(vae.decode(z.to(vae.dtype), return_dict=False)[0].float(), "the decoded image")
+        return self._vae_decode(x)
 
     def timesteps(self, steps: int, x: torch.Tensor) -> torch.Tensor:
         """The pipeline scheduler's own sigmas for ``steps`` steps, plus the final 0: shape (steps + 1,)."""
@@ -110,24 +92,3 @@ class SD3Adapter:
             v = parts[0] + b.guidance * (parts[1] - parts[0]) if b.rows == 2 else parts[0]
             velocities.append(v)
         return velocities
-
-    def velocity_pair(self, source: Branch, target: Branch) -> VelocityPair:
-        """``(z_src, z_tar, t) -> (v_src, v_tar)`` with ``z`` of shape (n_avg, B, C, h, w): ONE transformer
-        call on the batch ``[src_uncond, src_cond, tar_uncond, tar_cond]`` (all draws), each branch with
-        its own guidance scale; ``z_src = None`` evaluates the target alone."""
-        cache: dict = {}
-
-        def pair(z_src, z_tar, t):
-            shape = z_tar.shape
-            if z_src is None:
-                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t, cache)
-                return None, v_tar.reshape(shape)
-            v_src, v_tar = self._forward([z_src.flatten(0, 1), z_tar.flatten(0, 1)], [source, target], t, cache)
-            return v_src.reshape(z_src.shape), v_tar.reshape(shape)
-
-        return pair
-
-    def velocity(self, branch: Branch) -> Velocity:
-        """A plain velocity ``v(z, t)`` for one prompt (for inversion and SDEdit)."""
-        cache: dict = {}
-        return lambda z, t: self._forward([z], [branch], t, cache)[0]
