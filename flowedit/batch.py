@@ -192,7 +192,8 @@ def run_jobs(
             settings = instance.settings(**{**options, **job.overrides, "seed": seed})
             with Image.open(job.image) as opened:
                 image = opened.convert("RGB")
-            with tqdm(total=settings.steps, desc=job.code, unit="step", leave=False, disable=not progress) as bar:
+            steps = settings.integration_steps
+            with tqdm(total=steps, desc=job.code, unit="step", leave=False, disable=not progress) as bar:
                 result = instance.edit_latents(image, job.source_prompt, job.target_prompt, settings, progress=bar)
             _save_png(instance.decode(result.edited)[0], job.output)
         except Exception as err:  # one bad entry must not stop the run: record it and go on

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -71,7 +72,10 @@ def _edit(args) -> int:
     editor = _loader(args)()
     seed = editor.defaults.seed if args.seed is None else args.seed
     settings = editor.settings(**_options(args), seed=seed)
-    result = editor.edit_latents(image, args.source, args.target, settings)
+    from tqdm import tqdm
+
+    with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
+        result = editor.edit_latents(image, args.source, args.target, settings, progress=bar)
     _save_png(editor.decode(result.edited)[0], Path(args.out))
     print(
         f"wrote {args.out} ({settings.method}, {settings.steps} steps, n_max {settings.n_max}, seed {seed}, "
@@ -154,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # transformers warns at import about optional image processors this tool never uses
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     args = _parser().parse_args(argv)
     try:
         return args.run(args)

@@ -33,6 +33,11 @@ class EditSettings:
     seed: int
     method: str = "flowedit"
 
+    @property
+    def integration_steps(self) -> int:
+        """ODE steps the edit runs: ``n_max`` (twice that for inversion: up, then down)."""
+        return 2 * self.n_max if self.method == "inversion" else self.n_max
+
     def check(self) -> EditSettings:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
@@ -149,7 +154,7 @@ class Editor:
         from tqdm import tqdm
 
         settings = self.settings(**options)
-        with tqdm(total=settings.steps, desc=settings.method, unit="step", leave=False) as bar:
+        with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
             result = self.edit_latents(image, source_prompt, target_prompt, settings, progress=bar)
         return self.decode(result.edited)[0]
 

@@ -52,6 +52,7 @@ def test_every_branch_edits_a_non_square_image(model, options, request):
     assert editor.decode(result.edited)[0].size == (64, 48)
     expected_calls = {"flowedit": 4, "inversion": 8, "sdedit": 4}[settings.method]
     assert result.model_calls == expected_calls  # all draws and both branches in one call per step
+    assert settings.integration_steps == expected_calls  # what the progress bar counts
 
 
 def test_the_editor_runs_the_very_integrator_flowtoy_uses():
