@@ -158,7 +158,9 @@ def _animate(args) -> None:
     from . import plot
 
     source, target, x = _setup(2 * args.n, args.std, args.weights, args.seed)
-    frames, times = [x], [0.0]
+    # FlowEdit and SDEdit start from the source points at t = n_max / T; inversion starts at t = 0.
+    n_max = args.steps if args.n_max is None else args.n_max
+    frames, times = [x], [0.0 if args.method == "inversion" else n_max / max(args.steps, 1)]
 
     def record(info):
         frames.append(info["z"])
