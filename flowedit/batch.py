@@ -21,9 +21,11 @@ processes append to the one ``results.jsonl`` under a file lock.
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -152,13 +154,18 @@ def _append(results: Path, record: dict) -> None:
 
 
 def _remove_stale_temporaries(output: Path) -> None:
-    """Temporary files of this output left by a killed run (only the output's owner calls this)."""
-    for stale in output.parent.glob(f".{output.stem}.*.png"):
-        stale.unlink(missing_ok=True)
+    """Temporary files of exactly this output left by a killed run (only the output's owner calls this).
+
+    :func:`write_atomically` names them ``.<stem>.<pid>.<8 hex digits><suffix>``.
+    """
+    own = re.compile(rf"\.{re.escape(output.stem)}\.\d+\.[0-9a-f]{{8}}{re.escape(output.suffix)}")
+    for stale in output.parent.glob(f".{glob.escape(output.stem)}.*"):
+        if own.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
 
 
 def _save_png(image, output: Path) -> None:
-    write_atomically(output, lambda tmp: image.save(tmp, format="PNG"))
+    write_atomically(output, lambda tmp: image.save(tmp))  # the format follows the suffix
 
 
 def run_jobs(
@@ -195,7 +202,7 @@ def run_jobs(
             steps = settings.integration_steps
             with tqdm(total=steps, desc=job.code, unit="step", leave=False, disable=not progress) as bar:
                 result = instance.edit_latents(image, job.source_prompt, job.target_prompt, settings, progress=bar)
-            _save_png(instance.decode(result.edited)[0], job.output)
+            _save_png(instance.decode(result.edited, result.context)[0], job.output)
         except Exception as err:  # one bad entry must not stop the run: record it and go on
             failed += 1
             _append(results, record | {"status": "failed", "error": f"{type(err).__name__}: {err}", "where": job.where})

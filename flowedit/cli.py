@@ -55,7 +55,7 @@ def _loader(args):
 
         dtype = getattr(torch, args.dtype) if args.dtype else None
         device = args.device
-        if device is None and torch.cuda.is_available():
+        if (device is None and torch.cuda.is_available()) or device == "cuda":
             device = f"cuda:{process_shard()[2]}"  # one GPU per process under accelerate launch
         return load_model(args.model, device=device, dtype=dtype, offload=args.offload)
 
@@ -76,7 +76,7 @@ def _edit(args) -> int:
 
     with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
         result = editor.edit_latents(image, args.source, args.target, settings, progress=bar)
-    _save_png(editor.decode(result.edited)[0], Path(args.out))
+    _save_png(editor.decode(result.edited, result.context)[0], Path(args.out))
     print(
         f"wrote {args.out} ({settings.method}, {settings.steps} steps, n_max {settings.n_max}, seed {seed}, "
         f"{result.model_calls} model calls, {result.seconds:.1f} s, latent transport cost {result.transport_cost:.4f})"
@@ -128,7 +128,12 @@ def _settings_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-max", dest="n_max", type=int, help="steps that edit (default: 33 for SD3, 24 for FLUX)")
     p.add_argument("--n-min", dest="n_min", type=int, help="final plain target-sampling steps (default: 0)")
     p.add_argument("--n-avg", dest="n_avg", type=int, help="noise draws averaged per step (default: 1)")
-    p.add_argument("--src-guidance", dest="src_guidance", type=float, help="source guidance (default: 3.5 / 1.5)")
+    p.add_argument(
+        "--src-guidance",
+        dest="src_guidance",
+        type=float,
+        help="source guidance (default: 3.5 / 1.5; for SD3 a scale <= 1 means no classifier-free guidance)",
+    )
     p.add_argument("--tar-guidance", dest="tar_guidance", type=float, help="target guidance (default: 13.5 / 5.5)")
     p.add_argument("--method", choices=["flowedit", "inversion", "sdedit"], help="edit method (default: flowedit)")
     p.add_argument("--seed", type=int, help="noise seed (edit: default 42 / 10 as the reference; run: the run seed)")
@@ -164,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (ValueError, OSError, ImportError, FloatingPointError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"flowedit: error: {message}", file=sys.stderr)
+        print(f"flowedit: error: {_first_line(err)}", file=sys.stderr)
         return 2
+    except RuntimeError as err:  # e.g. CUDA out of memory
+        print(f"flowedit: error: {type(err).__name__}: {_first_line(err)}", file=sys.stderr)
+        return 1
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -41,9 +41,9 @@ class Adaptive(Solver):
 
         shape, like = z.shape, z
 
-        def rhs(time: float, flat: np.ndarray) -> np.ndarray:
-            state = torch.from_numpy(flat).reshape(shape).to(like)
-            return velocity(state, float(time)).reshape(-1).double().numpy()
+        def rhs(time: float, flat: np.ndarray) -> np.ndarray:  # evaluated in float64 whatever z's dtype
+            state = torch.from_numpy(flat).reshape(shape).to(like.device)
+            return velocity(state, float(time)).reshape(-1).detach().double().cpu().numpy()
 
         flat = z.detach().reshape(-1).double().cpu().numpy()
         sol = solve_ivp(rhs, (t, t_next), flat, method="DOP853", rtol=self.rtol, atol=self.atol)
@@ -138,6 +138,8 @@ def edit(
     ts = linear_timesteps(steps, dtype=x.dtype)
     n_max = steps if n_max is None else n_max
     check_schedule(steps, n_max, n_min, n_avg)
+    if method != "flowedit" and (n_min != 0 or n_avg != 1):
+        raise ValueError(f"n_min and n_avg apply to method 'flowedit' only, not {method!r}")
     ode = Adaptive() if solver == "exact" else solver
 
     if method == "flowedit":

@@ -89,6 +89,8 @@ class GaussianMixture:
         means: ``(K, d)`` component means.
         covs: a scalar variance shared by all components; ``(K,)`` one isotropic variance each;
             ``(K, d)`` diagonal variances; or ``(K, d, d)`` symmetric positive-definite matrices.
+            A 2-D array is always read as ``(K, d)`` diagonals: to share one full matrix ``S``
+            among ``K`` components pass ``S`` stacked ``K`` times, shape ``(K, d, d)``.
         weights: ``(K,)`` positive weights summing to one (default: equal weights).
         dtype: parameter dtype (float64 by default). Inputs of another floating dtype are
             evaluated in their own dtype; numpy arrays are accepted wherever a tensor is.

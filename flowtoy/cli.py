@@ -268,4 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"flowtoy: error: cannot write output: {err}", file=sys.stderr)
         return 1
+    except RuntimeError as err:  # e.g. the adaptive solver failing
+        print(f"flowtoy: error: {err}", file=sys.stderr)
+        return 1
     return 0

@@ -27,6 +27,9 @@ class NonFiniteWatch:
     def __init__(self, what: str):
         self.what, self.flag = what, None
 
+    def reset(self) -> None:
+        self.flag = None
+
     def observe(self, x: torch.Tensor) -> None:
         bad = ~torch.isfinite(x).all()
         self.flag = bad if self.flag is None else self.flag | bad
@@ -88,6 +91,10 @@ class Adapter:
         vae = self.pipe.vae
         z = x / vae.config.scaling_factor + vae.config.shift_factor
         return check_finite(vae.decode(z.to(vae.dtype), return_dict=False)[0].float(), "the decoded image")
+
+    def image_context(self):
+        """What decoding the current image's latents needs besides them (None unless packed)."""
+        return None
 
     def velocity_pair(self, source: Branch, target: Branch):
         """``(z_src, z_tar, t) -> (v_src, v_tar)`` for ``z`` of shape (n_avg, B, ...): both branches and all

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,11 @@ TILED_VAE_PIXELS = 1536 * 1536  # larger images are encoded and decoded by the V
 
 @dataclass(frozen=True)
 class EditSettings:
-    """Everything that decides an edit besides the image and prompts (the paper's notation)."""
+    """Everything that decides an edit besides the image and prompts (the paper's notation).
+
+    A guidance scale <= 1 turns classifier-free guidance off for SD3 (diffusers' convention: only the
+    conditional half is evaluated); FLUX feeds the scale to its guidance embedding as it is.
+    """
 
     steps: int
     n_max: int
@@ -61,6 +65,7 @@ class EditResult:
     settings: EditSettings
     model_calls: int
     seconds: float
+    context: Any = field(default=None, repr=False)  # what decoding needs besides the latents (FLUX: shape)
 
     @property
     def transport_cost(self) -> float:
@@ -104,10 +109,12 @@ class Editor:
     def edit_latents(self, image, source_prompt: str, target_prompt: str, settings: EditSettings, progress=None):
         """Run one edit and return an :class:`EditResult` (latents, calls, time)."""
         adapter, s = self.adapter, settings.check()
+        adapter.watch.reset()  # a failed earlier edit must not taint this one
         start = time.perf_counter()
         pixels = self.pipe.image_processor.preprocess(self.load_image(image))
-        if pixels.shape[-2] * pixels.shape[-1] > TILED_VAE_PIXELS and hasattr(self.pipe.vae, "enable_tiling"):
-            self.pipe.vae.enable_tiling()  # bounded VAE memory for large images
+        if hasattr(self.pipe.vae, "enable_tiling"):  # bounded VAE memory for large images only
+            large = pixels.shape[-2] * pixels.shape[-1] > TILED_VAE_PIXELS
+            self.pipe.vae.enable_tiling() if large else self.pipe.vae.disable_tiling()
         x = adapter.encode_image(pixels)
         ts = adapter.timesteps(s.steps, x)
         src = adapter.encode_prompt(source_prompt, s.src_guidance)
@@ -137,11 +144,12 @@ class Editor:
             y = sdedit(x, counted(adapter.velocity(tar)), ts, s.n_max, generator, "euler", step)
         adapter.watch.check()  # any NaN/inf from the model during the edit (one sync, at the end)
         check_finite(y, "the edited latent")
-        return EditResult(x, y, s, calls, time.perf_counter() - start)
+        return EditResult(x, y, s, calls, time.perf_counter() - start, adapter.image_context())
 
-    def decode(self, latents: torch.Tensor):
-        """Latents -> a list of PIL images."""
-        return self.pipe.image_processor.postprocess(self.adapter.decode_latents(latents), output_type="pil")
+    def decode(self, latents: torch.Tensor, context=None):
+        """Latents -> a list of PIL images; pass ``result.context`` when decoding an :class:`EditResult`."""
+        pixels = self.adapter.decode_latents(latents, context)
+        return self.pipe.image_processor.postprocess(pixels, output_type="pil")
 
     def edit(self, image, source_prompt: str, target_prompt: str, **options: Any):
         """Edit ``image`` (PIL image or path) from ``source_prompt`` to ``target_prompt``; returns a PIL image.
@@ -156,7 +164,7 @@ class Editor:
         settings = self.settings(**options)
         with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
             result = self.edit_latents(image, source_prompt, target_prompt, settings, progress=bar)
-        return self.decode(result.edited)[0]
+        return self.decode(result.edited, result.context)[0]
 
 
 def load(

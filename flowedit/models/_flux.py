@@ -47,9 +47,14 @@ class FluxAdapter(Adapter):
         self._image_ids = self.pipe._prepare_latent_image_ids(B, h // 2, w // 2, self.device, self.dtype)
         return self.pipe._pack_latents(x, B, C, h, w)  # (B, h/2 * w/2, 4C)
 
-    def decode_latents(self, x: torch.Tensor) -> torch.Tensor:
-        """Packed latents (B, L, 4C) -> pixels (B, 3, H, W) in [-1, 1]."""
-        B, C, h, w = self._shape
+    def image_context(self):
+        """The unpacked latent shape of the current image (decoding needs it to unpack)."""
+        return self._shape
+
+    def decode_latents(self, x: torch.Tensor, context=None) -> torch.Tensor:
+        """Packed latents (B, L, 4C) -> pixels (B, 3, H, W) in [-1, 1]; ``context`` is the
+        :meth:`image_context` of the image they came from (default: the last encoded image)."""
+        B, C, h, w = context or self._shape
         latents = x.reshape(B, h // 2, w // 2, C, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(B, C, h, w)  # unpack
         return self._vae_decode(latents)
 

@@ -31,7 +31,7 @@ class SD3Adapter(Adapter):
         """``pixels`` (B, 3, H, W) in [-1, 1] -> float32 latents (B, C, H/f, W/f)."""
         return self._vae_encode(pixels)
 
-    def decode_latents(self, x: torch.Tensor) -> torch.Tensor:
+    def decode_latents(self, x: torch.Tensor, context=None) -> torch.Tensor:
         """Latents (B, C, h, w) -> pixels (B, 3, H, W) in [-1, 1]."""
         return self._vae_decode(x)
 

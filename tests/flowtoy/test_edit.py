@@ -64,6 +64,13 @@ def test_exact_inversion_of_the_symmetric_preset_translates_each_mode():
     assert abs(metrics.transport_cost(x, y) - 450 * (1 - 1 / math.sqrt(2))) < 1e-3
 
 
+def test_exact_inversion_accepts_float32_points():
+    x = sample(20)
+    y32 = edit(x.float(), SOURCE, TARGET, "inversion", solver="exact")
+    assert y32.dtype == torch.float32
+    torch.testing.assert_close(y32.double(), edit(x, SOURCE, TARGET, "inversion", solver="exact"), rtol=0, atol=1e-3)
+
+
 def test_exact_inversion_is_a_round_trip_when_source_equals_target():
     mixture = GaussianMixture([[-2.0, 0.0], [2.0, 1.0]], [0.5, 1.5], [0.3, 0.7])
     x = sample(50, mixture=mixture)
@@ -111,6 +118,11 @@ def test_flowedit_keeps_modes_and_inversion_with_few_steps_intermixes():
             "unknown method 'invert'; choose one of flowedit, ",
         ),
         ((torch.zeros(3, 2), SOURCE, TARGET), {"solver": "rk5"}, "unknown solver 'rk5'; choose one of euler, heun"),
+        (
+            (torch.zeros(3, 2), SOURCE, TARGET),
+            {"method": "flowedit-mean", "n_avg": 4},
+            "apply to method 'flowedit' only",
+        ),
     ],
 )
 def test_bad_input_names_the_valid_choices(args, kwargs, message):

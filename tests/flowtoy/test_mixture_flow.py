@@ -1,9 +1,14 @@
 """The closed-form flow quantities of GaussianMixture agree with each other and with the path's PDE."""
 
+from unittest import mock
+
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import EPS64, mixtures, points, scale_of, times
+
+import flowtoy._kernels
+import flowtoy._mixture
 
 TOL = 1e6 * EPS64  # ~2e-10: rounding in float64, amplified by 1/variance and mode separations
 
@@ -35,10 +40,17 @@ def test_velocity_from_the_autograd_score_of_the_marginal(data, mixture, t):
 
 @given(st.data(), mixtures(), times())
 def test_fast_kernels_equal_the_reference_formula(data, mixture, t):
+    """The chunked kernels (used for large batches) against the plain formula, on the same points."""
     z = data.draw(points(mixture.dim, n=7))
     scale = scale_of(z, mixture.means) ** 2
-    for kind in ["velocity", "denoise", "noise", "score"]:
-        close(mixture._posterior(z, t, kind), mixture._posterior(z, t, kind, reference=True), scale)
+    with (
+        mock.patch.object(flowtoy._mixture, "_SMALL_BATCH", 0),
+        mock.patch.object(flowtoy._kernels, "_WORKING_SET_BYTES", 0),
+    ):  # force the kernels, in several chunks (the minimum chunk is 1024 rows: use a big batch)
+        big = z.repeat(300, 1)  # (2100, d)
+        for kind in ["velocity", "denoise", "noise", "score"]:
+            fast = mixture._posterior(big, t, kind)
+            close(fast, mixture._posterior(big, t, kind, reference=True), scale)
 
 
 @given(st.data(), mixtures())

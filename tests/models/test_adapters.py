@@ -140,6 +140,22 @@ def test_bad_settings_fail_before_any_model_work(sd3):
     assert sd3.settings() == editor_module.DEFAULTS["sd3"]
 
 
+def test_flux_decodes_an_earlier_edit_after_encoding_another_image(flux):
+    wide = flux.edit_latents(picture(64, 48), "a cat", "a dog", flux.settings(**FAST))
+    tall = flux.edit_latents(picture(48, 64), "a cat", "a dog", flux.settings(**FAST))
+    assert flux.decode(wide.edited, wide.context)[0].size == (64, 48)
+    assert flux.decode(tall.edited, tall.context)[0].size == (48, 64)
+
+
+def test_a_failed_edit_does_not_taint_the_next_one(sd3, monkeypatch):
+    real = sd3.pipe.transformer.forward
+    monkeypatch.setattr(sd3.pipe.transformer, "forward", lambda *a, **k: (real(*a, **k)[0] * float("nan"),))
+    with pytest.raises(FloatingPointError):
+        sd3.edit_latents(picture(), "a cat", "a dog", sd3.settings(**FAST))
+    monkeypatch.setattr(sd3.pipe.transformer, "forward", real)
+    assert torch.isfinite(sd3.edit_latents(picture(), "a cat", "a dog", sd3.settings(**FAST)).edited).all()
+
+
 def test_image_not_a_multiple_of_the_factor_is_center_cropped_with_a_warning(sd3):
     with pytest.warns(UserWarning, match="center-cropped to"):
         image = sd3.load_image(picture(70, 50))
