@@ -112,6 +112,7 @@ def _figure3(args) -> None:
     from . import plot
 
     outputs: dict = {}
+    t_max = (args.steps if args.n_max is None else args.n_max) / max(args.steps, 1)  # inversion goes up to here
     rows = compare(2 * args.n, args.std, args.weights, args.steps, args.n_max, args.n_avg, args.seed, outputs=outputs)
     fig = plot.figure3(
         outputs["x"],
@@ -122,6 +123,7 @@ def _figure3(args) -> None:
         outputs["target"],
         pairs=args.pairs,
         seed=args.seed,
+        titles=["source", f"inverted noise (t = {t_max:g})", "edit by inversion", "FlowEdit"],
     )
     _save_figure(fig, Path(args.out), args.dpi)
     print(_table(rows))
