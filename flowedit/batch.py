@@ -1,125 +1,61 @@
-"""Batch edits from a YAML file in the reference format, resumable and position-independent.
+"""Batch edits from a YAML file in the reference format (:func:`load_jobs`): confined, resumable,
+crash-safe, shareable. What a run guarantees:
 
-A batch file is a list of entries::
-
-    - input_img: images/cat.png          # or init_img; relative to the YAML file (or the cwd)
-      source_prompt: a photo of a cat
-      target_prompts: [a photo of a dog, a photo of a fox]
-      target_codes: [dog, fox]           # names the outputs: <out-dir>/<image stem>/<code>.png
-      n_max: 30                          # optional per-entry overrides of any edit setting
+- **Outputs stay inside the out-dir.** Codes and image stems are checked before any model loads
+  (no path separators, ``..``, leading dots, control characters; at most 100 characters), and no
+  write follows a symbolic link (``results.jsonl``, an output, an image's folder).
+- **A run knows what it resumes.** Each output PNG carries its own record (a ``flowedit`` text
+  chunk): model, dtype, method, every setting, run seed and derived seed, prompts and the SHA-256 of
+  the input image. An edit is done only if that record equals the current request; outputs made
+  with other settings stop the run before any work (exit 2) unless ``overwrite=True`` redoes them.
+- **results.jsonl survives crashes.** One strict-JSON line per finished (or failed) edit, appended
+  under a file lock, always on a fresh line, written whole or rolled back; a damaged line is
+  skipped with a warning by :func:`read_records`. An output whose record never reached the file
+  (a kill between the two writes) gets it on the next run, from the PNG's own record.
+- **Several runs share an out-dir.** Each edit is claimed with a lock (``.flowedit-locks/`` in the
+  out-dir; released by the operating system when its process ends), so independent runs and the
+  processes of ``accelerate launch`` never do an edit twice, and a killed writer's temporary files
+  are removed only by the next owner of the edit.
 
 Each edit's seed is derived from the run seed, the image's bytes and the two prompts, never from its
-position in the file. Outputs are written atomically, finished outputs are skipped on a re-run, an
-edit that fails is recorded with its reason in ``results.jsonl`` and the run goes on.
-
-Under ``accelerate launch`` (or any launcher that sets ``RANK`` and ``WORLD_SIZE``) the edits are
-split across the processes by output path: process ``r`` of ``N`` takes every ``N``-th edit of the
-list sorted by output, so each edit has exactly one owner whatever the number of processes, and all
-processes append to the one ``results.jsonl`` under a file lock.
+position in the file. Under ``accelerate launch`` (or any launcher that sets ``RANK`` and
+``WORLD_SIZE``) process ``r`` of ``N`` takes every ``N``-th edit of the list sorted by output path.
 """
 
 from __future__ import annotations
 
 import fcntl
-import glob
 import hashlib
-import json
 import os
-import re
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._files import write_atomically
+from ._files import temporaries_of
+from ._jobs import EditJob, load_jobs
+from ._records import append_record, differences, embedded_record, read_records, reason, request_id, save_image
+from .models._editor import EditSettings
+from .models._images import ImageLimits, decode_image, read_image_file
 
-__all__ = ["EditJob", "derive_seed", "load_jobs", "process_shard", "run_jobs"]
+__all__ = [
+    "BatchSummary",
+    "EditJob",
+    "append_record",
+    "derive_seed",
+    "load_jobs",
+    "process_shard",
+    "read_records",
+    "run_jobs",
+    "save_image",
+]
 
-OVERRIDES = {
-    "steps": int,
-    "n_max": int,
-    "n_min": int,
-    "n_avg": int,
-    "src_guidance": float,
-    "tar_guidance": float,
-    "method": str,
-}
-
-
-@dataclass(frozen=True)
-class EditJob:
-    """One (image, source prompt, target prompt) edit of a batch file and where its output goes."""
-
-    image: Path
-    source_prompt: str
-    target_prompt: str
-    code: str
-    output: Path
-    overrides: dict[str, Any] = field(default_factory=dict)
-    where: str = ""  # "FILE: entry N" for messages
-
-
-def _fail(where: str, message: str) -> None:
-    raise ValueError(f"{where}: {message}")
-
-
-def _strings(value: Any, where: str, key: str) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        _fail(where, f"key '{key}' must be a non-empty list of non-empty strings, got {value!r}")
-    return value
-
-
-def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
-    """Read and validate a batch file; errors name the file, the entry and the key."""
-    import yaml
-
-    path, out_dir = Path(path), Path(out_dir)
-    try:
-        entries = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ValueError(f"{path}: cannot read the batch file ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(entries, list) or not entries:
-        _fail(str(path), "a batch file must be a non-empty list of entries")
-    jobs, outputs = [], {}
-    for number, entry in enumerate(entries, start=1):
-        where = f"{path}: entry {number}"
-        if not isinstance(entry, dict):
-            _fail(where, f"an entry must be a mapping of keys, got {type(entry).__name__}")
-        image_key = "input_img" if "input_img" in entry else "init_img"
-        if image_key not in entry or not isinstance(entry[image_key], str):
-            _fail(where, "key 'input_img' (or 'init_img') is missing or not a path")
-        if not isinstance(entry.get("source_prompt"), str):
-            _fail(where, "key 'source_prompt' is missing or not a string")
-        prompts = _strings(entry.get("target_prompts"), where, "target_prompts")
-        codes = _strings(entry.get("target_codes"), where, "target_codes")
-        if len(codes) != len(prompts):
-            _fail(where, f"key 'target_codes' has {len(codes)} codes for {len(prompts)} target prompts")
-        known = {image_key, "source_prompt", "target_prompts", "target_codes", *OVERRIDES}
-        for key in entry:
-            if key not in known:
-                _fail(where, f"unknown key '{key}'; per-entry overrides are {', '.join(OVERRIDES)}")
-        overrides = {}
-        for key, kind in OVERRIDES.items():
-            if key in entry:
-                value = entry[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
-                    _fail(where, f"key '{key}' must be {kind.__name__}, got {value!r}")
-                overrides[key] = kind(value)
-        image = Path(entry[image_key])
-        if not image.is_absolute() and (path.parent / image).exists():
-            image = path.parent / image
-        for prompt, code in zip(prompts, codes, strict=True):
-            output = out_dir / image.stem / f"{code}.png"
-            if output in outputs:
-                _fail(where, f"target code '{code}' for {image.name} repeats {outputs[output]}")
-            outputs[output] = where
-            jobs.append(EditJob(image, entry["source_prompt"], prompt, code, output, overrides, where))
-    return jobs
+RESULTS = "results.jsonl"
+LOCKS = ".flowedit-locks"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def derive_seed(run_seed: int, image_bytes: bytes, source_prompt: str, target_prompt: str) -> int:
@@ -141,74 +77,228 @@ def process_shard() -> tuple[int, int, int]:
     return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0))
 
 
-def _append(results: Path, record: dict) -> None:
-    """Append one JSON line, whole, under an exclusive lock (several processes share the file)."""
-    line = (json.dumps(record) + "\n").encode()
-    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+@dataclass
+class BatchSummary:
+    """What a run of :func:`run_jobs` did in this process."""
+
+    done: int = 0  # edited now
+    skipped: int = 0  # already done with these settings
+    busy: int = 0  # being edited by another run at the same time
+    failed: list[dict] = field(default_factory=list)  # the failure records
+
+
+class _Requests:
+    """Reads each input image once (bounded) and builds the request of every edit."""
+
+    def __init__(self, defaults: EditSettings, options: dict, run_seed: int, model: str, dtype: str, limits):
+        self.defaults, self.options, self.run_seed = defaults, options, run_seed
+        self.model, self.dtype, self.limits = model, dtype, limits
+        self._images: dict[Path, tuple[bytes, str] | ValueError] = {}
+
+    def image(self, job: EditJob) -> tuple[bytes, str]:
+        """``(bytes, sha256)`` of the job's image; ``ValueError`` if it cannot be read within the limits."""
+        if job.image not in self._images:
+            try:
+                data = read_image_file(job.image, self.limits)
+                self._images[job.image] = (data, hashlib.sha256(data).hexdigest())
+            except ValueError as err:
+                self._images[job.image] = err
+        kept = self._images[job.image]
+        if isinstance(kept, ValueError):
+            raise kept
+        return kept
+
+    def __call__(self, job: EditJob) -> tuple[dict, EditSettings]:
+        data, digest = self.image(job)
+        seed = derive_seed(self.run_seed, data, job.source_prompt, job.target_prompt)
+        settings = self.defaults.replace(**{**self.options, **job.overrides, "seed": seed})
+        request = {"model": self.model, "dtype": self.dtype, "image_sha256": digest}
+        request |= {"source_prompt": job.source_prompt, "target_prompt": job.target_prompt}
+        request |= {"run_seed": self.run_seed, **asdict(settings)}
+        return request, settings
+
+
+def _state(job: EditJob, requests: _Requests) -> tuple[str, str]:
+    """``("missing" | "done" | "other", why)`` of an output against the current request."""
+    if not os.path.lexists(job.output):
+        return "missing", ""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
-        os.fsync(fd)
+        request, _ = requests(job)
+    except ValueError:
+        return "missing", ""  # the input is unreadable: the edit will fail and leave the output alone
+    if os.path.islink(job.output):
+        return "other", "a symbolic link"
+    record = embedded_record(job.output)
+    if record is None:
+        return "other", "not written by flowedit run"
+    if record.get("request_id") == request_id(request):
+        return "done", ""
+    return "other", f"made with {differences(record, request)}"
+
+
+@contextmanager
+def _claim(out_dir: Path, output: Path) -> Iterator[bool]:
+    """Hold the lock of one edit while it runs (yields False if another process holds it)."""
+    name = hashlib.sha256(output.relative_to(out_dir).as_posix().encode()).hexdigest()[:32]
+    fd = os.open(out_dir / LOCKS / name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
-        os.close(fd)  # closing releases the lock
+        os.close(fd)  # releases the lock
 
 
-def _remove_stale_temporaries(output: Path) -> None:
-    """Temporary files of exactly this output left by a killed run (only the output's owner calls this).
+def _real_folder(folder: Path, out_dir: Path) -> None:
+    """Create ``folder`` (a child of ``out_dir``) unless it exists; refuse a symbolic link or a file there."""
+    try:
+        folder.mkdir(exist_ok=True)
+    except FileExistsError:
+        pass
+    if folder.is_symlink() or not folder.is_dir() or folder.resolve() != out_dir.resolve() / folder.name:
+        raise ValueError(f"{folder} is not a folder inside {out_dir} (a symbolic link or a file?); remove it")
 
-    :func:`write_atomically` names them ``.<stem>.<pid>.<8 hex digits><suffix>``.
-    """
-    own = re.compile(rf"\.{re.escape(output.stem)}\.\d+\.[0-9a-f]{{8}}{re.escape(output.suffix)}")
-    for stale in output.parent.glob(f".{glob.escape(output.stem)}.*"):
-        if own.fullmatch(stale.name):
-            stale.unlink(missing_ok=True)
+
+def _prepare_out_dir(out_dir: Path, jobs: list[EditJob]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = out_dir / RESULTS
+    if os.path.lexists(results) and not stat.S_ISREG(os.lstat(results).st_mode):
+        raise ValueError(f"{results} is not a regular file (a symbolic link?); remove it or choose a fresh --out-dir")
+    for folder in {out_dir / LOCKS} | {job.output.parent for job in jobs}:
+        _real_folder(folder, out_dir)
 
 
-def _save_png(image, output: Path) -> None:
-    write_atomically(output, lambda tmp: image.save(tmp))  # the format follows the suffix
+def _base(job: EditJob) -> dict:
+    """The fields of every record of ``job``: which entry, image, prompts and output."""
+    return {"image": str(job.image), "code": job.code, "output": str(job.output), "where": job.where} | {
+        "source_prompt": job.source_prompt,
+        "target_prompt": job.target_prompt,
+    }
+
+
+class _Run:
+    """One process's share of a batch run: claims, edits, records."""
+
+    def __init__(self, out_dir: Path, requests: _Requests, load_editor, editor, overwrite: bool, progress: bool):
+        self.out_dir, self.results, self.requests = out_dir, out_dir / RESULTS, requests
+        self.load_editor, self.editor, self.overwrite, self.progress = load_editor, editor, overwrite, progress
+        self.summary = BatchSummary()
+        self._recorded: set | None = None  # (output, request_id) of the ok records, read when first needed
+
+    def fail(self, job: EditJob, error: str) -> None:
+        failure = {"status": "failed", **_base(job), "error": error}
+        self.summary.failed.append(failure)
+        append_record(self.results, failure)
+
+    def record_if_missing(self, job: EditJob) -> None:
+        """Give a finished output whose record a kill cut off its record, from the PNG's own (once)."""
+        own = embedded_record(job.output)
+        key = (str(job.output), None if own is None else own.get("request_id"))
+        if own is None or (self._recorded is not None and key in self._recorded):
+            return
+        self._recorded = {
+            (r.get("output"), r.get("request_id")) for r in read_records(self.results) if r.get("status") == "ok"
+        }
+        if key not in self._recorded:
+            append_record(self.results, {"status": "ok", **_base(job), **own, "recovered": True})
+            self._recorded.add(key)
+
+    def skip(self, job: EditJob) -> None:
+        self.summary.skipped += 1
+        with _claim(self.out_dir, job.output) as held:
+            if held:  # else its owner is recording it right now
+                self.record_if_missing(job)
+
+    def edit(self, job: EditJob) -> None:
+        """Claim ``job`` and, unless another run did or does it, edit it, save the output and record it."""
+        from tqdm import tqdm
+
+        with _claim(self.out_dir, job.output) as held:
+            if not held:
+                self.summary.busy += 1
+                return
+            state, why = _state(job, self.requests)  # again, now that the edit is ours: another run may have done it
+            if state == "done":
+                self.summary.skipped += 1
+                self.record_if_missing(job)
+                return
+            if state == "other" and not self.overwrite:
+                self.fail(job, f"another run wrote this output meanwhile ({why}); pass --overwrite to redo it")
+                return
+            for stale in temporaries_of(job.output):  # a killed writer's: we hold the edit's lock
+                stale.unlink(missing_ok=True)
+            self.editor = self.editor or self.load_editor()  # a model that cannot load stops the run
+            start = time.perf_counter()
+            try:
+                request, settings = self.requests(job)
+                image = decode_image(self.requests.image(job)[0], self.requests.limits, str(job.image))
+                steps = settings.integration_steps
+                with tqdm(total=steps, desc=job.code, unit="step", leave=False, disable=not self.progress) as bar:
+                    result = self.editor.edit_latents(
+                        image, job.source_prompt, job.target_prompt, settings, progress=bar
+                    )
+                # Only what the request decides goes into the PNG: the same edit gives the same file.
+                own = {"request_id": request_id(request), **request, "model_calls": result.model_calls}
+                own["transport_cost"] = result.transport_cost
+                save_image(self.editor.decode(result.edited, result.context)[0], job.output, own)
+            except Exception as err:  # one bad entry must not stop the run: record it and go on
+                self.fail(job, reason(err))
+                return
+            seconds = round(time.perf_counter() - start, 3)
+            append_record(self.results, {"status": "ok", **_base(job), **own, "seconds": seconds})
+            self.summary.done += 1
 
 
 def run_jobs(
-    jobs: list[EditJob], editor: Callable[[], Any], out_dir: str | Path, run_seed: int, options: dict, progress=True
-):
-    """Run every job of this process whose output does not exist yet; returns ``(done, skipped, failed)``.
+    jobs: list[EditJob],
+    load_editor: Callable[[], Any],
+    out_dir: str | Path,
+    run_seed: int,
+    options: dict,
+    *,
+    model: str,
+    dtype: str,
+    defaults: EditSettings | None = None,
+    overwrite: bool = False,
+    limits: ImageLimits | None = None,
+    progress: bool = True,
+) -> BatchSummary:
+    """Run every job of this process that is not done yet with the current request; a :class:`BatchSummary`.
 
-    ``editor`` is called once, only if there is work, to load the model. ``options`` are the
-    command-line settings; an entry's own overrides take precedence.
+    ``load_editor`` is called at most once, only if there is work (or to learn the model's
+    ``defaults`` when they are not given). ``options`` are the run's settings; an entry's own
+    overrides take precedence. ``model`` and ``dtype`` name what edits (they are part of each
+    request). Outputs made with other settings raise ``ValueError`` before any edit unless
+    ``overwrite`` (then they are redone).
     """
-    from PIL import Image
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = out_dir / "results.jsonl"
+    _prepare_out_dir(out_dir, jobs)
+    editor = None
+    if defaults is None:  # an unknown model family: its defaults come with the model
+        editor = load_editor()
+        defaults = editor.defaults
+    requests = _Requests(defaults, options, run_seed, model, dtype, limits or ImageLimits())
+    states = {job.output: _state(job, requests) for job in jobs}  # every process checks every job: one verdict
+    others = [(job, states[job.output][1]) for job in jobs if states[job.output][0] == "other"]
+    if others and not overwrite:
+        job, why = others[0]
+        raise ValueError(
+            f"{len(others)} of {len(jobs)} outputs in {out_dir} are not this run's edits "
+            f"({job.output.relative_to(out_dir).as_posix()}: {why}); pass --overwrite to redo them, "
+            "or choose a fresh --out-dir"
+        )
     rank, world, _ = process_shard()
     mine = sorted(jobs, key=lambda job: job.output.as_posix())[rank::world]
-    todo = [job for job in mine if not job.output.exists()]
-    done = failed = 0
-    instance = editor() if todo else None
+    run = _Run(out_dir, requests, load_editor, editor, overwrite, progress)
+    todo = []
+    for job in mine:
+        run.skip(job) if states[job.output][0] == "done" else todo.append(job)
     desc = "edits" if world == 1 else f"edits [process {rank + 1}/{world}]"
     for job in tqdm(todo, desc=desc, unit="edit", disable=not progress):
-        _remove_stale_temporaries(job.output)
-        record = {"image": str(job.image), "code": job.code, "source_prompt": job.source_prompt}
-        record |= {"target_prompt": job.target_prompt, "output": str(job.output)}
-        start = time.perf_counter()
-        try:
-            data = job.image.read_bytes()
-            seed = derive_seed(run_seed, data, job.source_prompt, job.target_prompt)
-            settings = instance.settings(**{**options, **job.overrides, "seed": seed})
-            with Image.open(job.image) as opened:
-                image = opened.convert("RGB")
-            steps = settings.integration_steps
-            with tqdm(total=steps, desc=job.code, unit="step", leave=False, disable=not progress) as bar:
-                result = instance.edit_latents(image, job.source_prompt, job.target_prompt, settings, progress=bar)
-            _save_png(instance.decode(result.edited, result.context)[0], job.output)
-        except Exception as err:  # one bad entry must not stop the run: record it and go on
-            failed += 1
-            _append(results, record | {"status": "failed", "error": f"{type(err).__name__}: {err}", "where": job.where})
-            continue
-        done += 1
-        record |= {"status": "ok", "run_seed": run_seed, **asdict(settings), "model_calls": result.model_calls}
-        record |= {"seconds": round(time.perf_counter() - start, 3), "transport_cost": result.transport_cost}
-        _append(results, record)
-    return done, len(mine) - len(todo), failed
+        run.edit(job)
+    return run.summary

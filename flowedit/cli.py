@@ -1,7 +1,8 @@
 """The ``flowedit`` command line: one edit (``flowedit edit``) or a batch file (``flowedit run``).
 
-Bad input (settings, batch file, missing image, unloadable model) exits with status 2 and one line
-on stderr, before any model is loaded where possible; ``flowedit run`` exits with 1 if any edit failed.
+Bad input (settings, batch file, image, output path, device, unloadable model) exits with status 2
+and one line on stderr, before any model is loaded where possible; ``flowedit run`` exits with 1 if
+any edit failed and lists them; Ctrl-C exits with 130 and leaves no partial output.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import replace
+import warnings
+from dataclasses import asdict, fields
 from pathlib import Path
 
 __all__ = ["main"]
 
 DTYPES = ("float32", "bfloat16", "float16")
+MAX_MESSAGE = 500  # characters of an error line
 
 
 def model_kind(model: str) -> str | None:
@@ -23,62 +26,97 @@ def model_kind(model: str) -> str | None:
     if model in ("tiny-sd3", "tiny-flux"):
         return model[5:]
     index = Path(model) / "model_index.json"
-    name = json.loads(index.read_text()).get("_class_name", "") if index.is_file() else model
-    name = name.lower()
+    try:
+        name = json.loads(index.read_text()).get("_class_name", "") if index.is_file() else model
+    except (OSError, ValueError, AttributeError):
+        return None
+    name = str(name).lower()
     return "flux" if "flux" in name else "sd3" if ("stablediffusion3" in name or "stable-diffusion-3" in name) else None
 
 
 def _options(args) -> dict:
-    keys = ("steps", "n_max", "n_min", "n_avg", "src_guidance", "tar_guidance", "method")
-    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    from .models import EditSettings
+
+    return {f.name: getattr(args, f.name) for f in fields(EditSettings) if f.name != "seed"}
 
 
-def _check_before_loading(args, overrides_per_job: list[tuple[str, dict]]) -> None:
+def _family_defaults(model: str):
+    """The model family's default settings if the name tells the family, else None (known after loading)."""
     from .models import DEFAULTS
 
-    kind = model_kind(args.model)
-    if kind is None:
-        return  # checked per edit once the model is loaded
-    for where, overrides in overrides_per_job:
-        try:
-            replace(DEFAULTS[kind], **{**_options(args), **overrides}).check()
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{where}{err}") from None
+    kind = model_kind(model)
+    return None if kind is None else DEFAULTS[kind]
 
 
-def _loader(args):
+def _limits(args):
+    from .models._images import ImageLimits
+
+    for name, value in (("--max-pixels", args.max_pixels), ("--max-file-size", args.max_file_size)):
+        if not (0 < value < float("inf")):
+            raise ValueError(f"{name} must be a positive number, got {value}")
+    return ImageLimits(max_pixels=args.max_pixels, max_bytes=int(args.max_file_size * 1024 * 1024))
+
+
+def _device_and_dtype(args):
+    """Checked before any model loads: the device exists here; one GPU per process under a launcher."""
+    import torch
+
+    from .batch import process_shard
+    from .models._editor import default_dtype, resolve_device
+
+    device = resolve_device(args.device)
+    if device.type == "cuda" and device.index is None:
+        device = resolve_device(f"cuda:{process_shard()[2]}")
+    return device, (getattr(torch, args.dtype) if args.dtype else default_dtype(device))
+
+
+def _loader(args, device, dtype, limits):
     def load():
-        import torch
-
-        from .batch import process_shard
         from .models import load as load_model
 
-        dtype = getattr(torch, args.dtype) if args.dtype else None
-        device = args.device
-        if (device is None and torch.cuda.is_available()) or device == "cuda":
-            device = f"cuda:{process_shard()[2]}"  # one GPU per process under accelerate launch
-        return load_model(args.model, device=device, dtype=dtype, offload=args.offload)
+        editor = load_model(args.model, device=device, dtype=dtype, offload=args.offload)
+        editor.limits = limits
+        return editor
 
     return load
 
 
-def _edit(args) -> int:
-    from .batch import _save_png
+def _check_output(out: Path, image: Path) -> None:
+    from .batch import IMAGE_SUFFIXES
 
-    image = Path(args.image)
-    if not image.is_file():
-        raise ValueError(f"image not found: {image}")
-    _check_before_loading(args, [("", {})])
-    editor = _loader(args)()
-    seed = editor.defaults.seed if args.seed is None else args.seed
-    settings = editor.settings(**_options(args), seed=seed)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'edit.png'}")
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"--out {out}: not an image file name; end it with {', '.join(IMAGE_SUFFIXES)}")
+    if os.path.realpath(out) == os.path.realpath(image):
+        raise ValueError(f"--out {out} is the source image; write the edit to another file")
+
+
+def _edit(args) -> int:
     from tqdm import tqdm
 
+    from .batch import save_image
+    from .models._images import decode_image, read_image_file
+
+    image, out = Path(args.image), Path(args.out)
+    _check_output(out, image)
+    limits = _limits(args)
+    defaults, options = _family_defaults(args.model), _options(args)
+    if defaults is not None:
+        defaults.replace(**options, seed=args.seed)  # bad settings fail before the model loads
+    device, dtype = _device_and_dtype(args)
+    data = read_image_file(image, limits)
+    picture = decode_image(data, limits, str(image))
+    editor = _loader(args, device, dtype, limits)()
+    settings = editor.defaults.replace(**options, seed=args.seed)
     with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
-        result = editor.edit_latents(image, args.source, args.target, settings, progress=bar)
-    _save_png(editor.decode(result.edited, result.context)[0], Path(args.out))
+        result = editor.edit_latents(picture, args.source, args.target, settings, progress=bar)
+    record = {"model": args.model, "dtype": str(dtype).removeprefix("torch."), "image": str(image)}
+    record |= {"source_prompt": args.source, "target_prompt": args.target, **asdict(settings)}
+    record |= {"model_calls": result.model_calls, "transport_cost": result.transport_cost}
+    save_image(editor.decode(result.edited, result.context)[0], out, record)
     print(
-        f"wrote {args.out} ({settings.method}, {settings.steps} steps, n_max {settings.n_max}, seed {seed}, "
+        f"wrote {out} ({settings.method}, {settings.steps} steps, n_max {settings.n_max}, seed {settings.seed}, "
         f"{result.model_calls} model calls, {result.seconds:.1f} s, latent transport cost {result.transport_cost:.4f})"
     )
     return 0
@@ -86,16 +124,45 @@ def _edit(args) -> int:
 
 def _run(args) -> int:
     from .batch import load_jobs, process_shard, run_jobs
+    from .models._editor import MAX_SEED
 
     jobs = load_jobs(args.edits, args.out_dir)
-    _check_before_loading(args, [(f"{job.where}: ", job.overrides) for job in jobs])
+    limits = _limits(args)
+    defaults, options = _family_defaults(args.model), _options(args)
+    if defaults is not None:
+        for job in jobs:
+            try:
+                defaults.replace(**{**options, **job.overrides})
+            except ValueError as err:
+                raise ValueError(f"{job.where}: {err}") from None
     run_seed = 0 if args.seed is None else args.seed
+    if not 0 <= run_seed <= MAX_SEED:
+        raise ValueError(f"--seed must lie in [0, {MAX_SEED}], got {run_seed}")
+    device, dtype = _device_and_dtype(args)
     rank, world, _ = process_shard()
     if world > 1:
         _join_process_group()
-    done, skipped, failed = run_jobs(jobs, _loader(args), args.out_dir, run_seed, _options(args))
+    summary = run_jobs(
+        jobs,
+        _loader(args, device, dtype, limits),
+        args.out_dir,
+        run_seed,
+        options,
+        model=args.model,
+        dtype=str(dtype).removeprefix("torch."),
+        defaults=defaults,
+        overwrite=args.overwrite,
+        limits=limits,
+    )
     who = f"process {rank + 1}/{world}: " if world > 1 else ""
-    print(f"{who}{done} edited, {skipped} already done, {failed} failed; see {Path(args.out_dir) / 'results.jsonl'}")
+    for failure in summary.failed:
+        print(f"{who}failed: {failure.get('where', '')} -> {failure['output']}: {failure['error']}")
+    busy = f", {summary.busy} being edited by another run" if summary.busy else ""
+    print(
+        f"{who}{summary.done} edited, {summary.skipped} already done, {len(summary.failed)} failed{busy}; "
+        f"see {Path(args.out_dir) / 'results.jsonl'}"
+    )
+    failed = len(summary.failed)
     if world > 1:
         failed = _failures_of_all_processes(failed)
     return 1 if failed else 0
@@ -122,24 +189,34 @@ def _failures_of_all_processes(failed: int) -> int:
     return int(total.item())
 
 
-def _settings_options(p: argparse.ArgumentParser) -> None:
+def _settings_options(p: argparse.ArgumentParser, seed_help: str) -> None:
+    """One option per :class:`~flowedit.models.EditSettings` field, its help and defaults derived from it."""
+    from .models import DEFAULTS, EditSettings
+
     p.add_argument("--model", required=True, help="hub id, local directory, or tiny-sd3 / tiny-flux (offline demo)")
-    p.add_argument("--steps", type=int, help="sampling steps T (default: 50 for SD3, 28 for FLUX)")
-    p.add_argument("--n-max", dest="n_max", type=int, help="steps that edit (default: 33 for SD3, 24 for FLUX)")
-    p.add_argument("--n-min", dest="n_min", type=int, help="final plain target-sampling steps (default: 0)")
-    p.add_argument("--n-avg", dest="n_avg", type=int, help="noise draws averaged per step (default: 1)")
-    p.add_argument(
-        "--src-guidance",
-        dest="src_guidance",
-        type=float,
-        help="source guidance (default: 3.5 / 1.5; for SD3 a scale <= 1 means no classifier-free guidance)",
-    )
-    p.add_argument("--tar-guidance", dest="tar_guidance", type=float, help="target guidance (default: 13.5 / 5.5)")
-    p.add_argument("--method", choices=["flowedit", "inversion", "sdedit"], help="edit method (default: flowedit)")
-    p.add_argument("--seed", type=int, help="noise seed (edit: default 42 / 10 as the reference; run: the run seed)")
+    for f in fields(EditSettings):
+        meta = f.metadata
+        if f.name == "seed":
+            p.add_argument("--seed", type=int, help=seed_help)
+            continue
+        defaults = " / ".join(f"{getattr(d, f.name)} for {kind.upper()}" for kind, d in DEFAULTS.items())
+        bounds = f"; at most {meta['high']}" if meta["high"] is not None and f.name in ("steps", "n_avg") else ""
+        p.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            type=meta["kind"],
+            choices=meta["choices"],
+            help=f"{meta['help']} (default: {defaults}{bounds})",
+        )
     p.add_argument("--dtype", choices=DTYPES, help="model dtype (default: bfloat16 on CUDA, float32 on CPU)")
-    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--device", help="torch device: cpu, cuda, cuda:N (default: cuda if available, else cpu)")
     p.add_argument("--offload", action="store_true", help="model CPU offload (diffusers), for small GPUs")
+    p.add_argument(
+        "--max-pixels", type=int, default=4096 * 4096, help="largest input image, width x height (default: 4096x4096)"
+    )
+    p.add_argument(
+        "--max-file-size", type=float, default=256, help="largest input image file in megabytes (default: 256)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -151,30 +228,46 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--image", required=True, help="source image")
     p.add_argument("--source", required=True, help="prompt describing the source image")
     p.add_argument("--target", required=True, help="prompt describing the edit")
-    p.add_argument("--out", required=True, help="output PNG")
-    _settings_options(p)
+    p.add_argument("--out", required=True, help="output image (.png carries the edit's settings; .jpg, .webp, ...)")
+    _settings_options(p, "noise seed (default: 42 for SD3 / 10 for FLUX, as the reference)")
     p.set_defaults(run=_edit)
     p = sub.add_parser("run", help="edit every entry of a batch file (reference format), resumable")
     p.add_argument("edits", help="YAML batch file: entries with input_img, source_prompt, target_prompts, target_codes")
     p.add_argument("--out-dir", required=True, help="output directory (<image stem>/<code>.png and results.jsonl)")
-    _settings_options(p)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo edits whose outputs were made with other settings (default: stop)",
+    )
+    _settings_options(p, "run seed: each edit's seed derives from it, the image and the prompts (default: 0)")
     p.set_defaults(run=_run)
     return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"flowedit: warning: {_bounded(str(message))}", file=sys.stderr)
+
+
+def _bounded(text: str) -> str:
+    lines = text.splitlines()
+    text = lines[0] if lines else ""
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def main(argv: list[str] | None = None) -> int:
     # transformers warns at import about optional image processors this tool never uses
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    args = _parser().parse_args(argv)
     try:
-        return args.run(args)
-    except (ValueError, OSError, ImportError, FloatingPointError) as err:
-        print(f"flowedit: error: {_first_line(err)}", file=sys.stderr)
+        args = _parser().parse_args(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # one line each, no source excerpt
+            return args.run(args)
+    except KeyboardInterrupt:
+        print("flowedit: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, ImportError) as err:
+        print(f"flowedit: error: {_bounded(str(err)) or type(err).__name__}", file=sys.stderr)
         return 2
-    except RuntimeError as err:  # e.g. CUDA out of memory
-        print(f"flowedit: error: {type(err).__name__}: {_first_line(err)}", file=sys.stderr)
+    except (RuntimeError, FloatingPointError) as err:  # e.g. CUDA out of memory, NaN from the model
+        print(f"flowedit: error: {type(err).__name__}: {_bounded(str(err))}", file=sys.stderr)
         return 1
-
-
-def _first_line(err: Exception) -> str:
-    return str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -7,37 +7,21 @@ from dataclasses import dataclass
 
 import torch
 
-_FP16_HINT = "this usually means float16 overflow; load the model with dtype=torch.bfloat16 (or torch.float32) instead"
+
+def non_finite_hint(dtype: torch.dtype) -> str:
+    """What a NaN or inf from a model of this dtype usually means, and the fix."""
+    if dtype == torch.float16:
+        return (
+            "this usually means float16 overflow; load the model with dtype=torch.bfloat16 (or torch.float32) instead"
+        )
+    return f"the model runs in {str(dtype).removeprefix('torch.')}: check its weights and the input image"
 
 
-def check_finite(x: torch.Tensor, what: str) -> torch.Tensor:
-    """Raise ``FloatingPointError`` naming the likely cause (fp16) unless every value of ``x`` is finite."""
+def check_finite(x: torch.Tensor, what: str, model_dtype: torch.dtype) -> torch.Tensor:
+    """Raise ``FloatingPointError`` naming the likely cause unless every value of ``x`` is finite."""
     if not torch.isfinite(x).all():
-        raise FloatingPointError(f"{what} contains NaN or inf ({x.dtype}); {_FP16_HINT}")
+        raise FloatingPointError(f"{what} contains NaN or inf; {non_finite_hint(model_dtype)}")
     return x
-
-
-class NonFiniteWatch:
-    """Collects "was anything non-finite" over many model outputs without a device sync per step.
-
-    ``observe`` keeps a device-side flag; ``check`` (once, at the end of an edit) raises
-    ``FloatingPointError`` naming the likely cause if any observed output had NaN or inf.
-    """
-
-    def __init__(self, what: str):
-        self.what, self.flag = what, None
-
-    def reset(self) -> None:
-        self.flag = None
-
-    def observe(self, x: torch.Tensor) -> None:
-        bad = ~torch.isfinite(x).all()
-        self.flag = bad if self.flag is None else self.flag | bad
-
-    def check(self) -> None:
-        flag, self.flag = self.flag, None
-        if flag is not None and bool(flag):
-            raise FloatingPointError(f"{self.what} contained NaN or inf during the edit; {_FP16_HINT}")
 
 
 @dataclass(frozen=True)
@@ -67,9 +51,8 @@ class Adapter:
 
     kind: str
 
-    def __init__(self, pipe, vae_factor: int, what: str):
+    def __init__(self, pipe, vae_factor: int):
         self.pipe, self.vae_factor = pipe, vae_factor
-        self.watch = NonFiniteWatch(what)
         self.refresh()
 
     def refresh(self) -> None:
@@ -83,14 +66,15 @@ class Adapter:
         vae = self.pipe.vae
         mode = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode()
         x = (mode.float() - vae.config.shift_factor) * vae.config.scaling_factor
-        return check_finite(x, "the VAE latent of the source image")
+        return check_finite(x, "the VAE latent of the source image", vae.dtype)
 
     @torch.no_grad()
     def _vae_decode(self, x: torch.Tensor) -> torch.Tensor:
         """Latents (B, C, h, w) -> pixels (B, 3, H, W) in [-1, 1]."""
         vae = self.pipe.vae
         z = x / vae.config.scaling_factor + vae.config.shift_factor
-        return check_finite(vae.decode(z.to(vae.dtype), return_dict=False)[0].float(), "the decoded image")
+        pixels = vae.decode(z.to(vae.dtype), return_dict=False)[0].float()
+        return check_finite(pixels, "the decoded image", vae.dtype)
 
     def image_context(self):
         """What decoding the current image's latents needs besides them (None unless packed)."""

@@ -34,7 +34,7 @@ class FluxAdapter(Adapter):
 
     def __init__(self, pipe):
         # The VAE's factor times the 2x2 packing.
-        super().__init__(pipe, pipe.vae_scale_factor * 2, "the FLUX transformer output")
+        super().__init__(pipe, pipe.vae_scale_factor * 2)
         self.guidance_embeds = bool(pipe.transformer.config.guidance_embeds)
         self._shape: tuple[int, int, int, int] | None = None  # unpacked latent shape of the current image
         self._image_ids: torch.Tensor | None = None
@@ -110,5 +110,4 @@ class FluxAdapter(Adapter):
                 img_ids=self._image_ids,
                 return_dict=False,
             )[0].float()
-        self.watch.observe(out)  # checked once per edit: no device sync per step
         return list(out.split(n))

@@ -25,7 +25,7 @@ class SD3Adapter(Adapter):
     kind = "sd3"
 
     def __init__(self, pipe):
-        super().__init__(pipe, pipe.vae_scale_factor * pipe.transformer.config.patch_size, "the SD3 transformer output")
+        super().__init__(pipe, pipe.vae_scale_factor * pipe.transformer.config.patch_size)
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """``pixels`` (B, 3, H, W) in [-1, 1] -> float32 latents (B, C, H/f, W/f)."""
@@ -84,7 +84,6 @@ class SD3Adapter(Adapter):
                 pooled_projections=pooled,
                 return_dict=False,
             )[0].float()
-        self.watch.observe(out)  # checked once per edit: no device sync per step
         velocities, start = [], 0
         for k, b in zip(n, branches, strict=True):
             parts = out[start : start + k * b.rows].split(k)  # ([uncond,] cond), each (k, ...)

@@ -1,0 +1,131 @@
+"""Batch files in the reference format: read bounded, validated, turned into edit jobs whose outputs stay inside the out-dir.
+
+A batch file is a list of entries::
+
+    - input_img: images/cat.png          # or init_img; relative to the YAML file (or the cwd)
+      source_prompt: a photo of a cat
+      target_prompts: [a photo of a dog, a photo of a fox]
+      target_codes: [dog, fox]           # names the outputs: <out-dir>/<image stem>/<code>.png
+      n_max: 30                          # optional per-entry overrides of any edit setting
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ._files import read_regular_file
+from ._records import short
+from .models._editor import EditSettings
+
+__all__ = ["EditJob", "check_name", "load_jobs"]
+
+OVERRIDES = tuple(f.name for f in fields(EditSettings) if f.name != "seed")  # keys an entry may set
+MAX_BATCH_FILE_BYTES = 16 * 1024 * 1024
+MAX_NAME = 100  # characters of a code or image stem
+
+
+@dataclass(frozen=True)
+class EditJob:
+    """One (image, source prompt, target prompt) edit of a batch file and where its output goes."""
+
+    image: Path
+    source_prompt: str
+    target_prompt: str
+    code: str
+    output: Path
+    overrides: dict[str, Any] = field(default_factory=dict)
+    where: str = ""  # "FILE: entry N" for messages
+
+
+def _fail(where: str, message: str) -> None:
+    raise ValueError(f"{where}: {message}")
+
+
+def check_name(name: str, what: str, where: str) -> str:
+    """``name`` if it can name a file inside the out-dir, else ``ValueError`` naming the entry and why."""
+    problem = None
+    if not name:
+        problem = "it is empty"
+    elif len(name) > MAX_NAME:
+        problem = f"it is longer than {MAX_NAME} characters"
+    elif "/" in name or "\\" in name:
+        problem = "it contains a path separator"
+    elif name.startswith("."):
+        problem = "it starts with a dot ('..' climbs out of the output folder, '.x' is hidden)"
+    elif any(unicodedata.category(c)[0] == "C" for c in name):
+        problem = "it contains control or invisible format characters"
+    if problem:
+        _fail(where, f"{what} {short(name)} cannot name an output file: {problem}; use letters, digits, '-' or '_'")
+    return name
+
+
+def _strings(value: Any, where: str, key: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        _fail(where, f"key '{key}' must be a non-empty list of non-empty strings, got {short(value)}")
+    return value
+
+
+def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
+    """Read and validate a batch file (at most 16 MB); errors name the file, the entry and the key."""
+    import yaml
+
+    path, out_dir = Path(path), Path(out_dir)
+    try:
+        text = read_regular_file(path, MAX_BATCH_FILE_BYTES, "batch file").decode("utf-8")
+        entries = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: a batch file must be UTF-8 text") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({short(str(err).splitlines()[0], 200)})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply to be a batch file") from None
+    if not isinstance(entries, list) or not entries:
+        _fail(str(path), "a batch file must be a non-empty list of entries")
+    jobs, outputs = [], {}
+    for number, entry in enumerate(entries, start=1):
+        where = f"{path}: entry {number}"
+        if not isinstance(entry, dict):
+            _fail(where, f"an entry must be a mapping of keys, got {type(entry).__name__}")
+        image_key = "input_img" if "input_img" in entry else "init_img"
+        if image_key not in entry or not isinstance(entry[image_key], str) or not entry[image_key]:
+            _fail(where, "key 'input_img' (or 'init_img') is missing or not a path")
+        if not isinstance(entry.get("source_prompt"), str):
+            _fail(where, "key 'source_prompt' is missing or not a string")
+        prompts = _strings(entry.get("target_prompts"), where, "target_prompts")
+        codes = _strings(entry.get("target_codes"), where, "target_codes")
+        if len(codes) != len(prompts):
+            _fail(where, f"key 'target_codes' has {len(codes)} codes for {len(prompts)} target prompts")
+        known = {image_key, "source_prompt", "target_prompts", "target_codes", *OVERRIDES}
+        for key in entry:
+            if key not in known:
+                _fail(where, f"unknown key {short(key)}; per-entry overrides are {', '.join(OVERRIDES)}")
+        overrides = {}
+        for key in OVERRIDES:
+            if key in entry:
+                try:
+                    overrides[key] = EditSettings.parse(key, entry[key])
+                except ValueError as err:
+                    _fail(where, f"key '{key}': {err}")
+        if "\0" in entry[image_key]:
+            _fail(where, f"key '{image_key}' is not a valid path")
+        image = Path(entry[image_key])
+        if not image.is_absolute() and (path.parent / image).exists():
+            image = path.parent / image
+        stem = check_name(image.stem, "image name", where)
+        for prompt, code in zip(prompts, codes, strict=True):
+            output = out_dir / stem / f"{check_name(code, 'target code', where)}.png"
+            if output in outputs:
+                _fail(where, f"target code '{code}' for {image.name} repeats {outputs[output]}")
+            outputs[output] = where
+            jobs.append(EditJob(image, entry["source_prompt"], prompt, code, output, overrides, where))
+    sources = {os.path.realpath(job.image): job for job in jobs}
+    for job in jobs:
+        if os.path.realpath(job.output) in sources:
+            _fail(job.where, f"output {job.output} would overwrite the input image; choose another --out-dir")
+    return jobs

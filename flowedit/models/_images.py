@@ -1,0 +1,272 @@
+"""Source images from untrusted paths and bytes: bounded reads, pixel limits checked before decoding, 8-bit RGB.
+
+``Image.open(path).convert("RGB")`` is unsafe on what batch files and users hand in: it reads ``/dev/zero`` until
+memory runs out, hangs on a FIFO, decodes a 300 KB PNG of 10000x10000 pixels into gigabytes, fails with a
+``DecompressionBombError`` traceback at 30000x30000, turns 16-bit grayscale white and ignores EXIF orientation.
+Here every step is bounded and every failure is one ``ValueError`` line that names the file and the fix:
+
+    read_image_file   regular files only, at most ``ImageLimits.max_bytes`` bytes (CLI ``--max-file-size``, MB)
+    decode_image      width * height checked against ``ImageLimits.max_pixels`` (CLI ``--max-pixels``) from the
+                      header, BEFORE any pixel is decoded (nested images too); first frame; EXIF orientation
+                      applied; :func:`to_rgb`
+    open_image        both
+
+PIL and numpy are imported inside the functions, so importing ``flowedit.models`` stays light.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .._files import read_regular_file
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+MAX_PIXELS = 4096 * 4096  # default pixel limit (width * height), the largest real use
+MAX_BYTES = 256 * 1024 * 1024  # default file-size limit
+
+_MIB = 1024 * 1024
+_CHUNK = _MIB  # read size once the file has outgrown what fstat reported
+_DETAIL_CHARS = 200  # Pillow's own words in an error message are cut to this length
+_INTEGER_GRAY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_ALPHA = ("RGBA", "LA", "PA")
+_PREMULTIPLIED = ("RGBa", "La")
+_DECODED_WHILE_OPENING = ("ICO",)  # Pillow formats whose open() already decodes pixels
+# Image.MAX_IMAGE_PIXELS is module state of Pillow: concurrent decode_image calls must not interleave the
+# save / set / restore below (a lost restore would leave Pillow's check off for the whole process).
+_PILLOW_GLOBALS = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Bounds on one source image: pixels (width * height) and file size in bytes.
+
+    CLI: ``--max-pixels N`` sets ``max_pixels``; ``--max-file-size MB`` sets ``max_bytes = MB * 2**20``.
+    """
+
+    max_pixels: int = MAX_PIXELS
+    max_bytes: int = MAX_BYTES
+
+    def __post_init__(self):
+        for field in ("max_pixels", "max_bytes"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ImageLimits.{field} must be a positive integer, got {value!r}")
+
+
+class _Refused(ValueError):
+    """Our own refusal inside the Pillow block: passed on as it is, not reworded as a Pillow failure."""
+
+
+def read_image_file(path, limits: ImageLimits = ImageLimits()) -> bytes:
+    """Bytes of a regular file, bounded: at most ``limits.max_bytes`` bytes are read, and nothing else is.
+
+    The file is opened with ``O_NONBLOCK`` (a FIFO cannot hang the open) and checked with ``fstat`` on that
+    same descriptor: directories, FIFOs, devices (``/dev/zero``) and sockets are refused, and so is a file
+    whose size is over the limit, before a byte is read. A file that grows while it is read is cut at
+    ``max_bytes + 1`` bytes and refused too.
+
+    Raises:
+        ValueError: ``image not found: {path}``; ``{path}: not a regular file (...)``; ``{path}: file is ...,
+            over the limit of ... bytes``; ``{path}: cannot read the image (<strerror>)``.
+    """
+    return read_regular_file(
+        path,
+        limits.max_bytes,
+        "image",
+        "raise the limit with --max-file-size (in MB; Python: ImageLimits(max_bytes=...))",
+    )
+
+
+def _check_size(size: tuple[int, int], limits: ImageLimits, name: str) -> None:
+    width, height = size
+    if width < 1 or height < 1:
+        raise _Refused(f"{name}: image is {width}x{height} pixels, which is empty")
+    if width * height > limits.max_pixels:
+        raise _Refused(
+            f"{name}: image is {width}x{height} = {width * height} pixels, over the limit of {limits.max_pixels} "
+            f"pixels; raise it with --max-pixels {width * height} (Python: ImageLimits(max_pixels=...)) "
+            f"or downscale the image"
+        )
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 3] + "..."
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height as the header states them, for a message only; None if Pillow cannot tell.
+
+    Called with Pillow's bomb check off. ICO is left out: Pillow decodes an ICO entry while opening it.
+    """
+    from PIL import Image
+
+    Image.init()
+    formats = [name for name in Image.OPEN if name not in _DECODED_WHILE_OPENING]
+    try:
+        with Image.open(io.BytesIO(data), formats=formats) as header:
+            return header.size
+    except Exception:  # whatever fails here, the caller still reports Pillow's own pixel count
+        return None
+
+
+def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), name: str = "image") -> Image.Image:
+    """An 8-bit RGB PIL image (fully loaded, detached from `data`) of the first frame, EXIF orientation applied.
+
+    No pixel is decoded before width * height is checked against ``limits.max_pixels``: Pillow's own bomb
+    check (``Image.MAX_IMAGE_PIXELS``, which it applies to the header at open and to images nested in the
+    file, ICO entries and GIF frames, while loading) runs with OUR limit and its ``DecompressionBombWarning``
+    is an error, under a lock and restored in ``finally``. When it fires, the header is read once more with
+    the check off, only to name the size in our message (Pillow's message states neither the size nor the
+    fix). Then: EPS is refused (Pillow would run Ghostscript on untrusted input), ``load()``, the size is
+    checked again (ICO and ICNS pick their size while loading), ``ImageOps.exif_transpose``, :func:`to_rgb`.
+
+    Multi-frame files (GIF, APNG, TIFF): the first frame; ICO: the largest entry, as Pillow opens it.
+    `name` only labels the messages (a path, or "image").
+
+    Raises:
+        ValueError: one line starting with `name`: ``not an image Pillow can read (...)``,
+            ``image is WxH = N pixels, over the limit of M pixels; raise it with --max-pixels ...``,
+            ``an image inside the file is over the limit of M pixels (...)``, ``cannot decode the image,
+            it is truncated or corrupt (...)``, ``EPS images are refused ...``.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    with _PILLOW_GLOBALS, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        saved = Image.MAX_IMAGE_PIXELS
+        try:
+            Image.MAX_IMAGE_PIXELS = limits.max_pixels
+            try:
+                with Image.open(io.BytesIO(data)) as opened:
+                    _check_size(opened.size, limits, name)  # Pillow checked it already, but not for empty images
+                    if opened.format == "EPS":
+                        raise _Refused(
+                            f"{name}: EPS images are refused (Pillow would run Ghostscript on them); "
+                            f"convert it to PNG first"
+                        )
+                    opened.load()
+                    _check_size(opened.size, limits, name)
+                    image = ImageOps.exif_transpose(opened)  # a new image (a copy if there is no orientation)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+                Image.MAX_IMAGE_PIXELS = None
+                size = _header_size(data)
+                if size is not None:
+                    _check_size(size, limits, name)  # the header is over the limit: our message, with WxH
+                raise _Refused(  # the header is within the limit: an image nested in the file is not
+                    f"{name}: an image inside the file is over the limit of {limits.max_pixels} pixels "
+                    f"({_one_line(err)}); raise it with --max-pixels (Python: ImageLimits(max_pixels=...))"
+                ) from None
+        except _Refused:
+            raise
+        except UnidentifiedImageError:
+            start = bytes(data[:16])
+            raise ValueError(
+                f"{name}: not an image Pillow can read ("
+                + (f"it starts with {start!r}" if start else "no data")
+                + "); give a PNG, JPEG, WebP, GIF, TIFF or BMP file"
+            ) from None
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as err:
+            detail = _one_line(f"{type(err).__name__}: {err}")
+            raise ValueError(f"{name}: cannot decode the image, it is truncated or corrupt ({detail})") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    return to_rgb(image)
+
+
+def open_image(path, limits: ImageLimits = ImageLimits()) -> Image.Image:
+    """:func:`read_image_file` + :func:`decode_image`: an 8-bit RGB, loaded image; messages name `path`."""
+    return decode_image(read_image_file(path, limits), limits, name=str(path))
+
+
+def _over_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``round(a/255 * c + (1 - a/255) * 255) = 255 - round((255 - c) * a / 255)``, exactly, in integers.
+
+    colour: uint8 (H, W, C); alpha: uint8 (H, W). Returns uint8 (H, W, C). ``(255 - c) * a`` is never an
+    odd multiple of 127.5, so ``// 255`` after adding 127 rounds to nearest without ties.
+    """
+    import numpy as np
+
+    shortfall = (255 - colour.astype(np.uint32)) * alpha.astype(np.uint32)[..., None]
+    return (255 - (shortfall + 127) // 255).astype(np.uint8)
+
+
+def _rgb_from_array(pixels: np.ndarray) -> Image.Image:
+    """uint8 (H, W, 3), or (H, W) gray repeated into 3 channels, as a PIL "RGB" image."""
+    import numpy as np
+    from PIL import Image
+
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    return Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    palette = getattr(image, "palette", None)
+    return (
+        image.mode in _ALPHA
+        or (image.mode in ("1", "L", "P", "RGB") and image.info.get("transparency") is not None)
+        or (image.mode == "P" and palette is not None and palette.mode == "RGBA")
+    )
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert an already opened PIL image of any mode to 8-bit RGB.
+
+    ======================================  ==============================================================
+    mode                                    rule
+    ======================================  ==============================================================
+    "RGB"                                   unchanged (the same object; no copy)
+    "L", "1", "CMYK", "YCbCr", "LAB",       Pillow's ``convert("RGB")`` ("CMYK" naively, without an ICC
+    "HSV", "RGBX", "P" (opaque)             profile: ``r = (255 - c)(255 - k) / 255``, and so on)
+    "I;16", "I;16B", "I;16L", "I;16N", "I"  16-bit range to 8 bits: ``round(v * 255 / 65535)`` with v clipped
+                                            to [0, 65535] (Pillow's own convert clips at 255, so a 16-bit
+                                            image turns white); a PNG colour key (``info["transparency"]``)
+                                            makes those pixels white
+    "F"                                     Pillow's ``convert("RGB")``: clipped to [0, 255] and truncated
+                                            toward zero (100.6 -> 100); float images are taken as 0..255
+    "RGBA", "LA", "PA", "P" with a          composited over WHITE: ``round(a/255 c + (1 - a/255) 255)``
+    transparency entry or an RGBA           per channel. A transparent background shows as white in most
+    palette, "L"/"1"/"RGB" with a colour    viewers; dropping alpha (the reference code's
+    key                                     ``convert("RGB")``) shows the hidden colour, usually black
+    "RGBa", "La" (premultiplied alpha)      over white: ``min(c_premultiplied + 255 - a, 255)``
+    ======================================  ==============================================================
+
+    16-bit RGB(A) PNGs need no rule here: Pillow (checked with 13) already opens them as 8-bit "RGB" / "RGBA"
+    holding the high byte of each sample (``v >> 8``, within one level of ``v * 255 / 65535``).
+
+    Raises:
+        ValueError: a mode Pillow cannot convert to RGB, named.
+    """
+    import numpy as np
+
+    mode = image.mode
+    if mode == "RGB" and not _has_alpha(image):
+        return image
+    if mode in _INTEGER_GRAY:
+        values = np.asarray(image)  # (H, W), uint16 in the byte order of the mode, or int32 for "I"
+        gray = (np.clip(values, 0, 65535).astype(np.uint32) * 255 + 32767) // 65535  # round(v * 255 / 65535)
+        rgb = np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)
+        key = image.info.get("transparency")
+        if isinstance(key, int):
+            rgb = _over_white(rgb, np.where(values == key, 0, 255).astype(np.uint8))
+        return _rgb_from_array(rgb)
+    if mode in _PREMULTIPLIED:
+        pixels = np.asarray(image).astype(np.int32)  # (H, W, 2) or (H, W, 4): premultiplied colour, alpha
+        over = np.clip(pixels[..., :-1] + 255 - pixels[..., -1:], 0, 255)  # (H, W, 1) or (H, W, 3)
+        return _rgb_from_array(over[..., 0] if mode == "La" else over)
+    if _has_alpha(image):
+        rgba = np.asarray(image.convert("RGBA"))  # (H, W, 4); Pillow applies palettes and colour keys
+        return _rgb_from_array(_over_white(rgba[..., :3], rgba[..., 3]))
+    try:
+        return image.convert("RGB")
+    except ValueError as err:
+        raise ValueError(f"cannot convert an image of mode {mode!r} to RGB ({err}); save it as an RGB PNG") from None

@@ -1,0 +1,373 @@
+"""Batch runs you can trust: outputs confined to --out-dir, resumes that know their settings, crash-safe records."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import example, given
+from hypothesis import strategies as st
+from PIL import Image
+
+from flowedit import batch
+from flowedit._jobs import load_jobs
+from flowedit._records import append_record, embedded_record, read_records
+from flowedit.cli import main
+
+FAST = ["--model", "tiny-sd3", "--steps", "4", "--n-max", "2"]
+
+
+def write_image(path, seed, size=(32, 32)):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+
+
+def entry(image="a.png", codes=("dog",), prompts=None, **extra) -> dict:
+    prompts = list(prompts or [f"a {c}" for c in codes])
+    return {
+        "input_img": image,
+        "source_prompt": "a cat",
+        "target_prompts": prompts,
+        "target_codes": list(codes),
+    } | extra
+
+
+@pytest.fixture
+def folder(tmp_path):
+    write_image(tmp_path / "a.png", 0)
+    write_image(tmp_path / "b.png", 1)
+    return tmp_path
+
+
+def batch_file(folder, *entries, name="edits.yaml"):
+    (folder / name).write_text(yaml.safe_dump(list(entries)))
+    return str(folder / name)
+
+
+def run(folder, edits, *extra, out="out"):
+    return main(["run", edits, "--out-dir", str(folder / out), *FAST, *extra])
+
+
+def ok_records(out):
+    return [r for r in read_records(out / "results.jsonl") if r["status"] == "ok"]
+
+
+def hidden_files(out):
+    return [p for p in out.rglob(".*") if ".flowedit-locks" not in p.parts]
+
+
+# -- 1. outputs stay inside --out-dir ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        ("../../x", "path separator"),
+        ("/abs/path/x", "path separator"),
+        ("..", "starts with a dot"),
+        (".hidden", "starts with a dot"),
+        ("a\\b", "path separator"),
+        ("x\ny", "control"),
+        ("x\u202ey", "control or invisible"),
+        ("x" * 101, "longer than 100"),
+    ],
+)
+def test_codes_that_would_leave_the_out_dir_are_refused_before_anything_is_written(folder, capsys, code, why):
+    edits = batch_file(folder, entry(codes=["dog", code]))
+    assert run(folder, edits) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "entry 1: target code" in err and why in err
+    assert not (folder / "out").exists() and sorted(p.name for p in folder.iterdir()) == [
+        "a.png",
+        "b.png",
+        "edits.yaml",
+    ]
+
+
+@given(code=st.text(max_size=120))
+@example(code="..")
+@example(code="../x")
+@example(code="\x00")
+def test_any_code_is_refused_or_names_a_file_directly_inside_the_image_folder(tmp_path_factory, code):
+    folder = tmp_path_factory.mktemp("codes")
+    (folder / "e.yaml").write_text(yaml.safe_dump([entry(codes=[code], prompts=["p"])]))
+    try:
+        jobs = load_jobs(folder / "e.yaml", folder / "out")
+    except ValueError as err:
+        assert "e.yaml: entry 1" in str(err) and len(str(err)) < 400
+        return
+    (job,) = jobs
+    assert job.output == folder / "out" / "a" / f"{code}.png" and job.output.parent.parent == folder / "out"
+    assert os.path.normpath(job.output) == str(job.output)
+
+
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=15), inner, max_size=5),
+    max_leaves=20,
+)
+keys = st.sampled_from(["input_img", "init_img", "source_prompt", "target_prompts", "target_codes", "n_max", "steps"])
+
+
+@given(
+    document=st.lists(st.dictionaries(keys, yaml_values, max_size=6) | yaml_values, max_size=4)
+    | yaml_values
+    | st.text(max_size=200)
+)
+def test_the_batch_loader_accepts_or_names_the_problem_never_crashes(tmp_path_factory, document):
+    folder = tmp_path_factory.mktemp("yaml")
+    text = document if isinstance(document, str) else yaml.safe_dump(document)
+    (folder / "e.yaml").write_text(text)
+    try:
+        jobs = load_jobs(folder / "e.yaml", folder / "out")
+    except ValueError as err:
+        assert str(folder / "e.yaml") in str(err) and "\n" not in str(err).strip()
+        return
+    for job in jobs:
+        assert job.output.parent.parent == folder / "out" and job.output.suffix == ".png"
+
+
+def test_a_symlinked_image_folder_or_results_file_is_never_written_through(folder, capsys, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    edits = batch_file(folder, entry())
+    (folder / "out").mkdir()
+    (folder / "out" / "a").symlink_to(elsewhere, target_is_directory=True)
+    assert run(folder, edits) == 2 and "not a folder inside" in capsys.readouterr().err
+    (folder / "out" / "a").unlink()
+    (elsewhere / "victim.txt").write_text("keep")
+    (folder / "out" / "results.jsonl").symlink_to(elsewhere / "victim.txt")
+    assert run(folder, edits) == 2 and "results.jsonl is not a regular file" in capsys.readouterr().err
+    assert (elsewhere / "victim.txt").read_text() == "keep" and list(elsewhere.iterdir()) == [elsewhere / "victim.txt"]
+
+
+def test_an_output_that_would_overwrite_an_input_image_is_refused(folder, capsys):
+    (folder / "out" / "a").mkdir(parents=True)
+    write_image(folder / "out" / "a" / "dog.png", 5)
+    edits = batch_file(folder, entry(), entry(image="out/a/dog.png", codes=["cat"]))
+    before = (folder / "out" / "a" / "dog.png").read_bytes()
+    assert run(folder, edits) == 2 and "would overwrite the input image" in capsys.readouterr().err
+    assert (folder / "out" / "a" / "dog.png").read_bytes() == before
+
+
+# -- 2. a run knows what it resumes -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "difference"),
+    [
+        (["--n-max", "3"], "n_max 2 -> 3"),
+        (["--seed", "7"], "run_seed 0 -> 7"),
+        (["--method", "sdedit"], "method 'flowedit' -> 'sdedit'"),
+        (["--model", "tiny-flux"], "model 'tiny-sd3' -> 'tiny-flux'"),
+        ("prompt", "target_prompt 'a dog' -> 'a wolf'"),
+    ],
+)
+def test_a_rerun_with_other_settings_stops_and_overwrite_redoes_it(folder, capsys, change, difference):
+    edits = batch_file(folder, entry(codes=["dog", "fox"]))
+    assert run(folder, edits) == 0
+    out = folder / "out"
+    before = {p.name: p.read_bytes() for p in (out / "a").iterdir()}
+    if change == "prompt":
+        edits, change = batch_file(folder, entry(codes=["dog", "fox"], prompts=["a wolf", "a fox"])), []
+    capsys.readouterr()
+    assert run(folder, edits, *change) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and difference in err and "pass --overwrite" in err
+    assert {p.name: p.read_bytes() for p in (out / "a").iterdir()} == before  # nothing touched
+    assert run(folder, edits, *change, "--overwrite") == 0
+    redone = 2 if difference.startswith(("n_max", "run_seed", "method", "model")) else 1
+    assert f"{redone} edited, {2 - redone} already done" in capsys.readouterr().out
+    latest = {r["output"]: r for r in ok_records(out)}
+    for png in (out / "a").iterdir():
+        assert (
+            embedded_record(png)["request_id"] == latest[str(png)]["request_id"]
+        )  # the file and its last record agree
+    assert run(folder, edits, *change) == 0 and "0 edited, 2 already done" in capsys.readouterr().out
+
+
+def test_an_output_not_written_by_flowedit_is_not_taken_for_a_finished_edit(folder, capsys):
+    edits = batch_file(folder, entry())
+    (folder / "out" / "a").mkdir(parents=True)
+    write_image(folder / "out" / "a" / "dog.png", 9)
+    assert run(folder, edits) == 2 and "not written by flowedit run" in capsys.readouterr().err
+
+
+def test_the_same_edit_gives_the_same_file_and_the_file_carries_its_settings(folder):
+    edits = batch_file(folder, entry())
+    assert run(folder, edits, out="one") == 0 and run(folder, edits, out="two") == 0
+    one, two = (folder / "one" / "a" / "dog.png"), (folder / "two" / "a" / "dog.png")
+    assert one.read_bytes() == two.read_bytes()
+    own = embedded_record(one)
+    assert own["n_max"] == 2 and own["model"] == "tiny-sd3" and own["target_prompt"] == "a dog"
+    assert own["image_sha256"] == __import__("hashlib").sha256((folder / "a.png").read_bytes()).hexdigest()
+
+
+# -- 3. bounded inputs ----------------------------------------------------------------------------------
+def test_unbounded_or_oversize_inputs_are_failed_records_fast(folder, capsys):
+    Image.new("L", (5000, 5000)).save(folder / "huge.png")  # a few KB, 25 megapixels
+    edits = batch_file(
+        folder, entry(image="/dev/zero", codes=["z"]), entry(image="huge.png", codes=["h"]), entry(codes=["dog"])
+    )
+    assert run(folder, edits, "--max-pixels", "4000000") == 1
+    out = capsys.readouterr().out
+    errors = {r["code"]: r["error"] for r in read_records(folder / "out" / "results.jsonl") if r["status"] == "failed"}
+    assert "not a regular file" in errors["z"] and "5000x5000" in errors["h"] and "--max-pixels" in errors["h"]
+    assert "failed: " in out and "zero/z.png" in out and "huge/h.png" in out  # the console names each failure
+    assert "1 edited, 0 already done, 2 failed" in out
+
+
+def test_a_batch_file_that_is_not_a_regular_file_is_refused(folder, capsys):
+    assert main(["run", "/dev/zero", "--out-dir", str(folder / "out"), *FAST]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+
+
+# -- 4. results.jsonl that survives crashes ---------------------------------------------------------
+def test_a_cut_short_last_line_gets_no_record_glued_to_it_and_readers_skip_it(tmp_path):
+    results = tmp_path / "results.jsonl"
+    results.write_text('{"status": "ok", "output": "a"}\n{"status": "ok", "outp')
+    append_record(results, {"status": "ok", "output": "b", "cost": float("nan")})
+    lines = results.read_text().splitlines()
+    assert lines[-1] == '{"status": "ok", "output": "b", "cost": null}'  # strict JSON: no NaN
+    with pytest.warns(UserWarning, match="line 2 is damaged"):
+        assert [r["output"] for r in read_records(results)] == ["a", "b"]
+
+
+def test_short_writes_are_completed_and_a_failed_write_is_rolled_back(tmp_path, monkeypatch):
+    results = tmp_path / "results.jsonl"
+    append_record(results, {"n": 1})
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:5])))  # 5 bytes at a time
+    append_record(results, {"n": 2, "text": "x" * 50})
+    assert [r["n"] for r in read_records(results)] == [1, 2]
+    calls = []
+
+    def full_disk(fd, data):
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, bytes(data[:5]))
+
+    monkeypatch.setattr(os, "write", full_disk)
+    size = results.stat().st_size
+    with pytest.raises(OSError, match="No space left"):
+        append_record(results, {"n": 3, "text": "y" * 50})
+    assert results.stat().st_size == size  # the partial line was removed
+
+
+def test_a_kill_between_the_output_and_its_record_is_healed_on_resume(folder, monkeypatch, capsys):
+    edits = batch_file(folder, entry(codes=["dog", "fox"]))
+    real = batch.append_record
+
+    def killed(results, record):
+        if record["status"] == "ok" and record["code"] == "fox":
+            raise KeyboardInterrupt  # the process dies after the rename, before the record
+        real(results, record)
+
+    monkeypatch.setattr(batch, "append_record", killed)
+    assert run(folder, edits) == 130
+    monkeypatch.setattr(batch, "append_record", real)
+    out = folder / "out"
+    assert sorted(p.name for p in (out / "a").iterdir()) == ["dog.png", "fox.png"]
+    assert [r["code"] for r in ok_records(out)] == ["dog"]
+    assert run(folder, edits) == 0 and "0 edited, 2 already done" in capsys.readouterr().out
+    records = ok_records(out)
+    assert sorted(r["code"] for r in records) == ["dog", "fox"]  # exactly one record per finished edit
+    assert [r.get("recovered", False) for r in records] == [False, True]
+    assert run(folder, edits) == 0 and len(ok_records(out)) == 2  # and it stays that way
+
+
+# -- 5. interrupts ---------------------------------------------------------------------------------
+def test_ctrl_c_exits_130_with_one_line_and_no_partial_output(folder, monkeypatch, capsys):
+    from flowedit.models import Editor
+
+    edits = batch_file(folder, entry(codes=["dog", "fox"]))
+    real = Editor.decode
+    calls = []
+
+    def interrupted(self, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(Editor, "decode", interrupted)
+    assert run(folder, edits) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "flowedit: interrupted"
+    out = folder / "out"
+    assert [p.name for p in (out / "a").iterdir()] == ["dog.png"] and not hidden_files(out)
+    assert [r["code"] for r in ok_records(out)] == ["dog"]  # finished work stays recorded
+
+
+# -- 6. settings -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--src-guidance", "nan"], "src_guidance must be a finite number, got nan"),
+        (["--tar-guidance", "inf"], "tar_guidance must be a finite number, got inf"),
+        (["--method", "sdedit", "--n-avg", "2"], "n_avg only apply to method flowedit, not sdedit"),
+        (["--method", "inversion", "--n-min", "1"], "n_min only apply to method flowedit, not inversion"),
+        (["--steps", "10000000"], "steps must lie in [1, 1000], got 10000000"),
+        (["--steps", "1000000000", "--n-max", "3"], "steps must lie in [1, 1000], got 1000000000"),
+        (["--n-avg", "1000"], "n_avg must lie in [1, 64], got 1000"),
+        (["--seed", "-1"], "seed must lie in [0, "),
+        (["--max-pixels", "0"], "--max-pixels must be a positive number"),
+        (["--device", "cuda"], "CUDA is not available on this machine; use --device cpu"),
+        (["--device", "warp-drive"], "is not a torch device"),
+    ],
+)
+def test_bad_settings_get_one_short_line_before_any_model_loads(folder, capsys, monkeypatch, extra, message):
+    import flowedit.models._editor as editor_module
+
+    monkeypatch.setattr(editor_module, "load", lambda *a, **k: pytest.fail("the model must not load"))
+    edits = batch_file(folder, entry())
+    assert run(folder, edits, *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and len(err) < 300
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [("edit", "not an image file name"), ("a.png", "is the source image"), (".", "is a folder")],
+)
+def test_edit_refuses_an_output_path_it_cannot_or_must_not_write(folder, capsys, out, message):
+    before = (folder / "a.png").read_bytes()
+    argv = ["edit", "--image", str(folder / "a.png"), "--source", "a", "--target", "b", "--out", str(folder / out)]
+    assert main([*argv, *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert (folder / "a.png").read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["a.png", "b.png"]
+
+
+def test_edit_refuses_an_oversize_image_with_one_line(folder, capsys):
+    Image.new("L", (3000, 3000)).save(folder / "big.png")
+    argv = [
+        "edit",
+        "--image",
+        str(folder / "big.png"),
+        "--source",
+        "a",
+        "--target",
+        "b",
+        "--out",
+        str(folder / "o.png"),
+    ]
+    assert main([*argv, *FAST, "--max-pixels", "1000000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "3000x3000" in err and not (folder / "o.png").exists()
+
+
+def test_the_float16_hint_appears_only_for_float16_models(folder, capsys, monkeypatch):
+    from flowedit.models import SD3Adapter
+
+    real = SD3Adapter._forward
+    monkeypatch.setattr(SD3Adapter, "_forward", lambda *a: [v * float("nan") for v in real(*a)])
+    argv = ["edit", "--image", str(folder / "a.png"), "--source", "a", "--target", "b", "--out", str(folder / "o.png")]
+    assert main([*argv, *FAST]) == 1
+    err = capsys.readouterr().err
+    assert "returned NaN or inf at step" in err and "float16" not in err and "float32" in err
+    assert main([*argv, *FAST, "--dtype", "float16"]) == 1
+    assert "float16 overflow" in capsys.readouterr().err and not (folder / "o.png").exists()
+
+
+def test_records_and_embedded_records_are_strict_json(folder):
+    edits = batch_file(folder, entry())
+    assert run(folder, edits) == 0
+    for line in (folder / "out" / "results.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in results.jsonl"))
