@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ._grid import check_grid
-from ._integrate import Callback, Solver, Velocity, check_velocity_output, integrate
+from ._integrate import Callback, Solver, Velocity, _FiniteWatch, _integrate, get_solver
 
 __all__ = ["VelocityPair", "edit_by_inversion", "flowedit", "sdedit", "velocity_pair"]
 
@@ -92,11 +92,18 @@ def flowedit(
 
     Returns:
         The edited sample, shape of ``x_src``.
+
+    Raises:
+        FloatingPointError: if ``v_src`` or ``v_tar`` has a NaN or inf, naming the branch
+            (``"velocity pair (source)"`` or ``"velocity pair (target)"``), the step ``i`` and ``t = ts[i]``.
+            On CPU the edit stops at that step; on an accelerator the checks stay on the device and
+            are read once at the end of the edit (its one sync), naming the first bad step.
     """
     times = check_grid(ts, decreasing=True).tolist()
     steps = len(times) - 1
     check_schedule(steps, n_max, n_min, n_avg)
     first, switch = steps - n_max, steps - n_min
+    watch = _FiniteWatch()
     z = x_src.clone()
     for i in range(first, switch):
         t, t_next = times[i], times[i + 1]
@@ -104,12 +111,13 @@ def flowedit(
         z_src = (1 - t) * x_src + t * eps
         z_tar = z_src + (z - x_src)
         v_src, v_tar = velocity(z_src, z_tar, t)
-        check_velocity_output(v_src, z_src, "velocity pair (source)")
-        check_velocity_output(v_tar, z_tar, "velocity pair (target)")
+        watch.check(v_src, z_src, "velocity pair (source)", i, t)
+        watch.check(v_tar, z_tar, "velocity pair (target)", i, t)
         z = z + (t_next - t) * (v_tar - v_src).mean(dim=0)
         if callback is not None:
             callback({"i": i, "t": t, "t_next": t_next, "z": z, "z_src": z_src, "z_tar": z_tar, "phase": "edit"})
     if n_min == 0:
+        watch.finish()
         return z
 
     t = times[switch]
@@ -118,11 +126,12 @@ def flowedit(
     for i in range(switch, steps):
         t, t_next = times[i], times[i + 1]
         _, v_tar = velocity(None, z_tar, t)
-        z_tar = z_tar + (t_next - t) * check_velocity_output(v_tar, z_tar, "velocity pair (target)")
+        z_tar = z_tar + (t_next - t) * watch.check(v_tar, z_tar, "velocity pair (target)", i, t)
         if callback is not None:
             callback(
                 {"i": i, "t": t, "t_next": t_next, "z": z_tar[0], "z_src": None, "z_tar": z_tar, "phase": "sample"}
             )
+    watch.finish()
     return z_tar[0]
 
 
@@ -140,21 +149,33 @@ def edit_by_inversion(
     With ``T = len(ts) - 1`` and ``t_max = ts[T - n_max]`` (``n_max = T`` by default, i.e. the full
     path to ``ts[0]``), ``x_src`` is carried up the reversed grid ``ts[T - n_max:]`` by
     ``dz/dt = v_src`` to ``z(t_max)``, then down the same grid by ``dz/dt = v_tar``. The callback
-    sees ``phase`` ``"invert"`` then ``"sample"`` besides :func:`integrate`'s keys.
+    sees ``phase`` ``"invert"`` then ``"sample"`` besides :func:`integrate`'s keys; ``i`` indexes
+    ``ts`` (``t = ts[i]``), so it counts down while inverting.
+
+    Raises:
+        FloatingPointError: if a velocity value is NaN or inf, naming ``"source velocity"`` or
+            ``"target velocity"``, the step ``i`` and the time ``t`` (see :func:`integrate`). Both
+            phases share one check: on an accelerator it is read once, at the end of the edit.
     """
-    times = check_grid(ts, decreasing=True)
+    solver = get_solver(method)
+    times = check_grid(ts, decreasing=True).tolist()
     steps = len(times) - 1
     n_max = steps if n_max is None else n_max
     check_schedule(steps, n_max)
     if n_max == 0:
         return x_src.clone()
-    down = times[steps - n_max :]
+    first = steps - n_max
+    down = times[first:]
 
     def tagged(phase: str) -> Callback | None:
         return None if callback is None else (lambda info: callback({**info, "phase": phase}))
 
-    noise = integrate(x_src, source, down.flip(0), method, tagged("invert"))
-    return integrate(noise, target, down, method, tagged("sample"))
+    watch = _FiniteWatch()
+    up_steps = range(steps, first, -1)  # the step from ts[i] up to ts[i - 1]
+    noise = _integrate(x_src, source, down[::-1], solver, tagged("invert"), watch, "source velocity", up_steps)
+    z = _integrate(noise, target, down, solver, tagged("sample"), watch, "target velocity", range(first, steps))
+    watch.finish()
+    return z
 
 
 def sdedit(
@@ -169,13 +190,23 @@ def sdedit(
     """SDEdit (Meng et al., 2022) on a flow: noise ``x_src`` to ``t0 = ts[T - n_max]`` and sample the target.
 
     ``z(t0) = (1 - t0) x_src + t0 eps`` with one draw ``eps ~ N(0, I)`` from ``generator``, then
-    ``dz/dt = v_tar`` down ``ts[T - n_max:]``.
+    ``dz/dt = v_tar`` down ``ts[T - n_max:]``. The callback gets :func:`integrate`'s keys, ``i``
+    indexing ``ts``.
+
+    Raises:
+        FloatingPointError: if a velocity value is NaN or inf, naming ``"target velocity"``, the
+            step ``i`` and the time ``t`` (see :func:`integrate`).
     """
-    times = check_grid(ts, decreasing=True)
+    solver = get_solver(method)
+    times = check_grid(ts, decreasing=True).tolist()
     steps = len(times) - 1
     check_schedule(steps, n_max)
     if n_max == 0:
         return x_src.clone()
-    t0 = float(times[steps - n_max])
+    first = steps - n_max
+    t0 = times[first]
     z = (1 - t0) * x_src + t0 * _noise(x_src, generator)
-    return integrate(z, target, times[steps - n_max :], method, callback)
+    watch = _FiniteWatch()
+    z = _integrate(z, target, times[first:], solver, callback, watch, "target velocity", range(first, steps))
+    watch.finish()
+    return z

@@ -32,6 +32,53 @@ def check_velocity_output(v: Any, z: torch.Tensor, name: str = "velocity") -> to
     return v
 
 
+_DEFER_ON_CPU = False  # tests set this to exercise the accelerator path (one check per edit) on CPU
+
+
+class _FiniteWatch:
+    """Raise ``FloatingPointError`` naming the first step whose velocity had NaN or inf, with one sync per edit.
+
+    On CPU a check costs nothing, so :meth:`check` raises at once and the loop stops at the bad
+    step. On an accelerator (or on CPU with ``_DEFER_ON_CPU``) it only keeps the device-side flag
+    ``isfinite(v).all()`` of each evaluation; :meth:`finish`, called once at the end of an edit,
+    moves all flags to the host together (the edit's one sync) and raises for the first bad one.
+    """
+
+    def __init__(self):
+        self._flags: list[torch.Tensor] = []
+        self._where: list[tuple[str, int, float]] = []
+
+    def check(self, v: Any, like: torch.Tensor, name: str, i: int, t: float) -> torch.Tensor:
+        """Return ``v``, the output of ``name`` for ``like`` at step ``i`` (index into ``ts``) and time ``t``.
+
+        Its type and shape are checked at once (:func:`check_velocity_output`), its values as above.
+        """
+        v = check_velocity_output(v, like, name)
+        finite = torch.isfinite(v).all()
+        if v.device.type != "cpu" or _DEFER_ON_CPU:
+            self._flags.append(finite)
+            self._where.append((name, i, t))
+        elif not finite:
+            raise _non_finite(name, i, t)
+        return v
+
+    def finish(self) -> None:
+        """Raise for the first deferred evaluation that was not finite (one device-to-host copy)."""
+        flags, where = self._flags, self._where
+        self._flags, self._where = [], []
+        if not flags:
+            return
+        bad = (~torch.stack([f.to(flags[0].device) for f in flags]).cpu()).nonzero()
+        if bad.numel():
+            raise _non_finite(*where[bad[0, 0].item()])
+
+
+def _non_finite(name: str, i: int, t: float) -> FloatingPointError:
+    return FloatingPointError(
+        f"{name} returned NaN or inf at step {i} (t = {t:.4g}); check its inputs and for float16 overflow"
+    )
+
+
 class Solver:
     """One step of an explicit Runge-Kutta method from ``t`` to ``t_next``; ``order`` is its global order."""
 
@@ -104,18 +151,48 @@ def integrate(
         ts: strictly monotone 1-D grid in ``[0, 1]``; decreasing samples, increasing inverts.
         method: ``"euler"`` (order 1), ``"heun"`` (order 2), ``"rk4"`` (order 4),
             or a :class:`Solver` instance.
-        callback: called after every step with ``{"i", "t", "t_next", "z"}`` (``z`` at ``t_next``).
+        callback: called after every step with ``{"i", "t", "t_next", "z"}`` (``z`` at ``t_next``,
+            ``t = ts[i]``).
 
     Returns:
         The state at ``ts[-1]``, shape of ``z``.
+
+    Raises:
+        FloatingPointError: if a velocity value is NaN or inf, naming the step ``i`` and the time
+            ``t`` it was evaluated at (``ts[i]``, or up to ``ts[i + 1]`` for the later stages of
+            Heun and RK4). On CPU the solve stops at that step; on an accelerator every step's check
+            stays on the device and all are read once at the end (one sync per solve), so the
+            error comes after the last step and names the first bad one.
     """
     solver = get_solver(method)
     times = check_grid(ts).tolist()
+    watch = _FiniteWatch()
+    z = _integrate(z, velocity, times, solver, callback, watch)
+    watch.finish()
+    return z
+
+
+def _integrate(
+    z: torch.Tensor,
+    velocity: Velocity,
+    times: list[float],
+    solver: Solver,
+    callback: Callback | None,
+    watch: _FiniteWatch,
+    name: str = "velocity",
+    indices: range | None = None,
+) -> torch.Tensor:
+    """:func:`integrate` on a checked grid, reporting to ``watch``; step ``j`` is called ``indices[j]``.
+
+    ``indices`` (default ``range(len(times) - 1)``) maps each step to the index of its start time
+    in the caller's grid, so that callbacks and errors index the ``ts`` the user passed.
+    """
+    indices = range(len(times) - 1) if indices is None else indices
 
     def checked(x: torch.Tensor, t: float) -> torch.Tensor:
-        return check_velocity_output(velocity(x, t), x)
+        return watch.check(velocity(x, t), x, name, i, t)  # i: the step the loop below is on
 
-    for i, (t, t_next) in enumerate(zip(times[:-1], times[1:], strict=True)):
+    for i, t, t_next in zip(indices, times[:-1], times[1:], strict=True):
         z = solver.step(checked, z, t, t_next)
         if callback is not None:
             callback({"i": i, "t": t, "t_next": t_next, "z": z})

@@ -27,7 +27,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import signal
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -137,6 +139,22 @@ def _state(job: EditJob, requests: _Requests) -> tuple[str, str]:
 
 
 @contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Hold back SIGINT (Ctrl-C) until the block is done, then raise ``KeyboardInterrupt`` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+@contextmanager
 def _claim(out_dir: Path, output: Path) -> Iterator[bool]:
     """Hold the lock of one edit while it runs (yields False if another process holds it)."""
     name = hashlib.sha256(output.relative_to(out_dir).as_posix().encode()).hexdigest()[:32]
@@ -243,12 +261,18 @@ class _Run:
                 # Only what the request decides goes into the PNG: the same edit gives the same file.
                 own = {"request_id": request_id(request), **request, "model_calls": result.model_calls}
                 own["transport_cost"] = result.transport_cost
-                save_image(self.editor.decode(result.edited, result.context)[0], job.output, own)
+                picture = self.editor.decode(result.edited, result.context)[0]
             except Exception as err:  # one bad entry must not stop the run: record it and go on
                 self.fail(job, reason(err))
                 return
             seconds = round(time.perf_counter() - start, 3)
-            append_record(self.results, {"status": "ok", **_base(job), **own, "seconds": seconds})
+            with _uninterrupted():  # Ctrl-C waits until the output and its record are both written
+                try:
+                    save_image(picture, job.output, own)
+                except Exception as err:
+                    self.fail(job, reason(err))
+                    return
+                append_record(self.results, {"status": "ok", **_base(job), **own, "seconds": seconds})
             self.summary.done += 1
 
 

@@ -107,3 +107,50 @@ def test_killed_run_resumed_with_another_process_count_finishes_everything_once(
     assert sorted(set(ok)) == GOOD and len(ok) <= len(GOOD)  # no edit recorded twice
     reference = run(command(batch, "reference", 1, slow))
     assert reference.returncode == 1 and outputs(out) == outputs(batch / "reference")
+
+
+def hidden(out: Path) -> list[Path]:
+    return [p for p in out.rglob(".*") if ".flowedit-locks" not in p.parts]
+
+
+def wait_for_first_output(out: Path, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not list(out.rglob("*.png")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+
+
+def test_two_independent_runs_on_one_out_dir_share_the_work(batch):
+    slow = ["--model", "tiny-sd3", "--steps", "60", "--n-max", "40"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = [
+        subprocess.Popen(command(batch, "shared", 1, slow), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    results = [proc.communicate(timeout=300) for proc in runs]
+    assert [proc.returncode for proc in runs] == [1, 1], results[0][1][-2000:]  # the corrupt image fails
+    out = batch / "shared"
+    ok = [path for path, status in statuses(out) if status == "ok"]
+    assert sorted(ok) == GOOD  # every edit done and recorded exactly once between the two runs
+    edited = [int(stdout.decode().split(" edited")[0].split()[-1]) for stdout, _ in results]
+    assert sum(edited) == len(GOOD)
+    assert not hidden(out)
+    assert run(command(batch, "reference", 1, slow)).returncode == 1
+    assert outputs(out) == outputs(batch / "reference")
+
+
+def test_ctrl_c_ends_a_run_with_130_one_line_and_its_finished_work_recorded(batch):
+    slow = ["--model", "tiny-sd3", "--steps", "80", "--n-max", "60"]
+    out = batch / "interrupted"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        command(batch, "interrupted", 1, slow), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    wait_for_first_output(out, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = stderr.decode().replace("\r", "\n").strip().splitlines()
+    assert lines[-1] == "flowedit: interrupted" and "Traceback" not in stderr.decode()
+    finished = outputs(out)
+    assert 0 < len(finished) < len(GOOD) and not hidden(out)
+    assert sorted(path for path, status in statuses(out) if status == "ok") == sorted(finished)
