@@ -74,9 +74,7 @@ class _FiniteWatch:
 
 
 def _non_finite(name: str, i: int, t: float) -> FloatingPointError:
-    return FloatingPointError(
-        f"{name} returned NaN or inf at step {i} (t = {t:.4g}); check its inputs and for float16 overflow"
-    )
+    return FloatingPointError(f"{name} returned NaN or inf at step {i} (t = {t:.4g})")
 
 
 class Solver:

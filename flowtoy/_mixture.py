@@ -17,7 +17,8 @@ component log-densities, computed in log space) every conditional expectation is
     v(z, t)    = E[eps - x0 | z] = sum_k r_k (U_k ((t - a lam_k) / s_k * y_k) - mu_k).
 
 Nothing divides by ``t`` or ``1 - t``: at ``t = 0`` ``s_k = lam_k`` and ``v = -z``; at ``t = 1``
-``s_k = 1`` and ``v = z - E[x0]``. Variances only need to be positive.
+``s_k = 1`` and ``v = z - E[x0]``. Variances only need to be positive normal numbers (at least
+``torch.finfo(dtype).tiny``; a subnormal one makes ``1 / lam_k`` overflow).
 """
 
 from __future__ import annotations
@@ -79,7 +80,19 @@ def _eigen_covariances(covs: Any, K: int, d: int, dtype: torch.dtype) -> tuple[t
         raise ValueError(
             f"covs[{k}] is not positive definite (smallest eigenvalue {lam[k].min().item():.3g}); variances must be > 0"
         )
+    tiny = torch.finfo(dtype).tiny  # below it variances are subnormal: 1 / lam overflows
+    bad = (lam < tiny).any(dim=1).nonzero().flatten()
+    if bad.numel():
+        k = bad[0].item()
+        raise ValueError(
+            f"covs[{k}] has a variance of {lam[k].min().item():.3g}, below the smallest normal {_name(dtype)} number; "
+            f"variances must be >= {tiny:.3g}"
+        )
     return lam, U
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 class GaussianMixture:
@@ -89,11 +102,13 @@ class GaussianMixture:
         means: ``(K, d)`` component means.
         covs: a scalar variance shared by all components; ``(K,)`` one isotropic variance each;
             ``(K, d)`` diagonal variances; or ``(K, d, d)`` symmetric positive-definite matrices.
+            Every variance (eigenvalue) must be at least ``torch.finfo(dtype).tiny``.
             A 2-D array is always read as ``(K, d)`` diagonals: to share one full matrix ``S``
             among ``K`` components pass ``S`` stacked ``K`` times, shape ``(K, d, d)``.
         weights: ``(K,)`` positive weights summing to one (default: equal weights).
         dtype: parameter dtype (float64 by default). Inputs of another floating dtype are
-            evaluated in their own dtype; numpy arrays are accepted wherever a tensor is.
+            evaluated in their own dtype, half precision (float16, bfloat16) in float32, and the
+            result has the input's dtype; numpy arrays are accepted wherever a tensor is.
 
     All point arguments have shape ``(..., d)``; ``t`` is a float or 0-d tensor in ``[0, 1]``.
     """
@@ -163,12 +178,36 @@ class GaussianMixture:
         key = (like.dtype, like.device)
         if key not in self._cache or any(p.requires_grad for p in (self.means, self.lam)):
             cast = [None if p is None else p.to(like) for p in (self.means, self.lam, self.U, self.log_weights)]
+            if like.dtype != self.means.dtype:
+                self._check_cast(*cast[:2])
             self._cache[key] = tuple(cast)
         return self._cache[key]
 
+    def _check_cast(self, means: torch.Tensor, lam: torch.Tensor) -> None:
+        """Raise unless every mean stays finite and every variance normal in the working dtype of the points."""
+        info, ours = torch.finfo(means.dtype), _name(self.means.dtype)
+        where = f"in {_name(means.dtype)}, the dtype these points are evaluated in; pass {ours} points"
+        bad = (~torch.isfinite(means)).any(dim=1).nonzero().flatten()
+        if bad.numel():
+            k = bad[0].item()
+            raise ValueError(f"means[{k}] = {self.means[k].tolist()} overflows {where}")
+        bad = ((lam < info.tiny) | (lam > info.max)).any(dim=1).nonzero().flatten()
+        if bad.numel():
+            k = bad[0].item()
+            lo, hi = self.lam[k].min().item(), self.lam[k].max().item()
+            v = lo if lam[k].min() < info.tiny else hi
+            raise ValueError(
+                f"covs[{k}] has a variance of {v:.3g}, outside the normal range [{info.tiny:.3g}, {info.max:.3g}] {where}"
+            )
+
     # ----------------------------------------------------------------------------------------------
     # Input handling
-    def _points(self, z: Any) -> tuple[torch.Tensor, tuple[int, ...]]:
+    def _points(self, z: Any) -> tuple[torch.Tensor, tuple[int, ...], torch.dtype]:
+        """``z`` as ``(N, d)`` points in the working dtype, its shape and its dtype (that of the result).
+
+        Half-precision points (float16, bfloat16) are evaluated in float32: the squared distances of
+        the log densities overflow float16 a few hundred units from a mode.
+        """
         if not torch.is_tensor(z):
             z = torch.as_tensor(np.asarray(z))
         if not z.is_floating_point():
@@ -177,7 +216,7 @@ class GaussianMixture:
             raise ValueError(
                 f"points must have shape (..., {self.dim}) for this {self.dim}-D mixture, got {tuple(z.shape)}"
             )
-        return z.reshape(-1, self.dim), z.shape
+        return z.reshape(-1, self.dim).to(torch.promote_types(z.dtype, torch.float32)), z.shape, z.dtype
 
     @staticmethod
     def _time(t: Any) -> Any:
@@ -208,9 +247,9 @@ class GaussianMixture:
 
     def log_prob(self, x: Any) -> torch.Tensor:
         """``log p(x)`` of the mixture, shape ``x.shape[:-1]``."""
-        x, shape = self._points(x)
+        x, shape, dtype = self._points(x)
         logits, _ = self._component_log_probs(x, *self._params(x))
-        return torch.logsumexp(logits, dim=-1).reshape(shape[:-1])
+        return torch.logsumexp(logits, dim=-1).to(dtype).reshape(shape[:-1])
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` independent draws, shape ``(n, d)``; all randomness from ``generator``."""
@@ -238,7 +277,7 @@ class GaussianMixture:
         ``reference=True``, in which case the plain formula below is evaluated.
         """
         t = self._time(t)
-        z, shape = self._points(z)
+        z, shape, dtype = self._points(z)
         mu, lam, U, log_w = self._params(z)
         a = 1 - t
         s = a * a * lam + t * t  # (K, d): eigenvalues of Sigma_k(t)
@@ -255,8 +294,8 @@ class GaussianMixture:
         small = z.shape[0] * self.n_components < _SMALL_BATCH  # the plain formula has less overhead
         if not (reference or differentiable or small):
             if kind == "velocity" and self._shared_diagonal and self.n_components == 2 and self.dim <= 8:
-                return two_mode_velocity(z, mu, lam[0], log_w, t).reshape(shape)
-            return posterior_sum(z, a * mu, s, U, log_w, h, c).reshape(shape)
+                return two_mode_velocity(z, mu, lam[0], log_w, t).to(dtype).reshape(shape)
+            return posterior_sum(z, a * mu, s, U, log_w, h, c).to(dtype).reshape(shape)
         logits, y = self._component_log_probs(z, a * mu, s, U, log_w)
         r = torch.softmax(logits, dim=-1)  # (N, K)
         hy = h * y  # (N, K, d)
@@ -265,7 +304,7 @@ class GaussianMixture:
         out = torch.einsum("nk,nkd->nd", r, hy)
         if c is not None:
             out = out + r @ c
-        return out.reshape(shape)
+        return out.to(dtype).reshape(shape)
 
     def denoise(self, z: Any, t: Any) -> torch.Tensor:
         """``E[x0 | z_t = z]``, shape of ``z``."""

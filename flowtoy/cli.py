@@ -2,7 +2,8 @@
 
 ``flowtoy figure3`` (figure + metrics table), ``flowtoy sweep`` (regime maps), ``flowtoy animate``
 (a GIF of an edit over t) and ``flowtoy compare`` (table only). Bad input exits with status 2 and
-one line on stderr; a file that cannot be written, with status 1.
+one line on stderr; a file that cannot be written, with status 1; Ctrl-C with status 130 and one
+line (outputs are written atomically, so no partial file remains).
 """
 
 from __future__ import annotations
@@ -273,4 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as err:  # e.g. the adaptive solver failing
         print(f"flowtoy: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # 128 + SIGINT, as a shell reports it
+        print("flowtoy: interrupted", file=sys.stderr)
+        return 130
     return 0

@@ -1,13 +1,17 @@
 """The flowtoy command line: figure, sweep, animation and table; one readable line for bad input."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import matplotlib
+import matplotlib.figure
 import pytest
 from PIL import Image
 
+import flowtoy.cli
 from flowtoy.cli import compare, main
 
 matplotlib.use("Agg")
@@ -76,3 +80,50 @@ def test_unwritable_output_is_reported(tmp_path):
         text=True,
     )
     assert result.returncode == 1 and "cannot write output" in result.stderr and "Traceback" not in result.stderr
+
+
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def half_written_then_interrupted(fig, path, **kwargs):
+    path.write_bytes(b"\x89PNG half")  # the hidden temporary file, partly written
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("target", "replacement"),
+    [(flowtoy.cli, {"compare": interrupt}), (matplotlib.figure.Figure, {"savefig": half_written_then_interrupted})],
+    ids=["while editing", "while saving"],
+)
+def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_file(target, replacement, tmp_path, capsys, monkeypatch):
+    for name, value in replacement.items():
+        monkeypatch.setattr(target, name, value)
+    out = tmp_path / "fig.png"
+    assert main(["figure3", "--out", str(out), "--n", "20", "--steps", "2", "--dpi", "20"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "flowtoy: interrupted\n" and captured.out == ""
+    assert list(tmp_path.iterdir()) == []  # neither the figure nor its hidden temporary file
+
+
+def test_sigint_in_a_real_process(tmp_path):
+    """A real Ctrl-C (SIGINT) in the middle of a long figure3 run: status 130, one line, no file.
+
+    The process says when ``main`` is about to run: importing torch takes about 2 s here, and a
+    SIGINT during that import happens before ``main`` can catch it.
+    """
+    start = "import sys; from flowtoy.cli import main; print('started', flush=True); sys.exit(main(sys.argv[1:]))"
+    argv = ["figure3", "--out", str(tmp_path / "fig.png"), "--n", "200000"]  # minutes of work
+    process = subprocess.Popen(
+        [sys.executable, "-c", start, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline() == "started\n"
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert err == "flowtoy: interrupted\n" and out == ""
+    assert list(tmp_path.iterdir()) == []

@@ -91,11 +91,40 @@ def test_numpy_parameters_and_covariance_forms_agree():
         (([[0.0], [1.0]], 1.0, [0.5, 0.6]), "weights must sum to 1, got sum 1.1"),
         (([[0.0], [1.0]], 1.0, [1.0]), r"weights must have shape \(2,\)"),
         (([[float("nan")]],), "means contains NaN"),
+        (
+            ([[0.0], [1.0]], [1.0, 1e-320]),
+            r"^covs\[1\] has a variance of 1e-320, below the smallest normal float64 number; variances must be >= 2.23e-308$",
+        ),
+        (([[0.0, 1.0]], [[1.0, 5e-324]]), r"covs\[0\] has a variance of 4.94e-324, below the smallest normal float64"),
     ],
 )
 def test_invalid_parameters_say_which_and_why(args, message):
     with pytest.raises(ValueError, match=message):
         GaussianMixture(*args)
+
+
+def test_variances_and_means_a_dtype_cannot_hold_are_refused():
+    """A subnormal variance makes 1 / lam overflow (NaN everywhere); so does a variance or mean that
+    becomes 0 or inf when the parameters are cast to the points' working dtype (float32 for half)."""
+    with pytest.raises(
+        ValueError, match=r"^covs\[1\] has a variance of 1e-40, below the smallest normal float32 number"
+    ):
+        GaussianMixture([[0.0], [1.0]], [1.0, 1e-40], dtype=torch.float32)
+    assert torch.isfinite(GaussianMixture([[0.0], [1.0]], [1.0, 2.3e-308]).velocity([[0.5]], 0.5)).all()
+    z = torch.tensor([[1.0, 2.0]])
+    cast = r"in float32, the dtype these points are evaluated in; pass float64 points$"
+    too_small = GaussianMixture([[0.0, 0.0], [1.0, 1.0]], [1.0, 1e-300])
+    with pytest.raises(
+        ValueError,
+        match=rf"^covs\[1\] has a variance of 1e-300, outside the normal range \[1.18e-38, 3.4e\+38\] {cast}",
+    ):
+        too_small.log_prob(z)  # was NaN
+    too_large = GaussianMixture([[0.0, 0.0], [1.0, 1.0]], [[1.0, 1.0], [1.0, 1e39]])
+    with pytest.raises(ValueError, match=rf"^covs\[1\] has a variance of 1e\+39, outside the normal range .* {cast}"):
+        too_large.velocity(z.half(), 0.5)  # was NaN
+    with pytest.raises(ValueError, match=rf"^means\[0\] = \[0.0, 1e\+39\] overflows {cast}"):
+        GaussianMixture([[0.0, 1e39], [1.0, 1.0]]).denoise(z, 0.5)
+    assert torch.isfinite(too_large.velocity(z.double(), 0.5)).all()
 
 
 def test_invalid_points_and_times():

@@ -120,7 +120,7 @@ def test_same_seed_same_edit_and_bf16_runs(sd3):
     assert c.edited.dtype == torch.float32 and torch.isfinite(c.edited).all()
 
 
-def test_non_finite_model_output_names_fp16_and_the_fix(sd3, monkeypatch):
+def test_non_finite_model_output_names_the_step_and_no_float16_for_a_float32_model(sd3, monkeypatch):
     real = sd3.pipe.transformer.forward
 
     def broken(*args, **kwargs):
@@ -128,8 +128,11 @@ def test_non_finite_model_output_names_fp16_and_the_fix(sd3, monkeypatch):
         return (out[0] * float("nan"),)
 
     monkeypatch.setattr(sd3.pipe.transformer, "forward", broken)
-    with pytest.raises(FloatingPointError, match="float16 overflow.*bfloat16"):
+    with pytest.raises(
+        FloatingPointError, match=r"^the model's velocity pair \(source\) returned NaN or inf at step 2"
+    ) as info:
         sd3.edit_latents(picture(), "a cat", "a dog", sd3.settings(**FAST))
+    assert "float16" not in str(info.value) and "runs in float32" in str(info.value)
 
 
 def test_bad_settings_fail_before_any_model_work(sd3):

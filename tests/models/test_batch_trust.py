@@ -139,6 +139,18 @@ def test_a_symlinked_image_folder_or_results_file_is_never_written_through(folde
     assert (elsewhere / "victim.txt").read_text() == "keep" and list(elsewhere.iterdir()) == [elsewhere / "victim.txt"]
 
 
+def test_a_symlinked_output_is_replaced_never_followed(folder, capsys, tmp_path_factory):
+    victim = tmp_path_factory.mktemp("elsewhere") / "victim.png"
+    write_image(victim, 3)
+    before = victim.read_bytes()
+    (folder / "out" / "a").mkdir(parents=True)
+    (folder / "out" / "a" / "dog.png").symlink_to(victim)
+    edits = batch_file(folder, entry())
+    assert run(folder, edits) == 2 and "a/dog.png: a symbolic link" in capsys.readouterr().err
+    assert run(folder, edits, "--overwrite") == 0
+    assert not (folder / "out" / "a" / "dog.png").is_symlink() and victim.read_bytes() == before
+
+
 def test_an_output_that_would_overwrite_an_input_image_is_refused(folder, capsys):
     (folder / "out" / "a").mkdir(parents=True)
     write_image(folder / "out" / "a" / "dog.png", 5)
