@@ -81,7 +81,9 @@ def _mean_flowedit(x, source, target, ts, n_max, nodes, callback):
     steps = len(ts) - 1
     if n_max == 0:
         return x.clone()
-    return integrate(x, mean_delta, ts[steps - n_max :], "euler", callback)
+    first = steps - n_max  # callbacks index the full grid ts, as every method's do
+    shifted = None if callback is None else (lambda info: callback({**info, "i": info["i"] + first}))
+    return integrate(x, mean_delta, ts[first:], "euler", shifted)
 
 
 def _optimal_pairing(x: torch.Tensor, target: GaussianMixture, generator) -> torch.Tensor:

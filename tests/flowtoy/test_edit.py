@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flowedit import linear_timesteps
 from flowtoy import GaussianMixture, edit, gauss_hermite, metrics, paper
 
 SOURCE, TARGET = paper.source(), paper.target()
@@ -136,3 +137,14 @@ def test_paper_preset_weights_must_sum_to_one():
     assert SOURCE.means.shape == (2, 2) and torch.allclose(
         TARGET.means, torch.tensor([[-15.0, 0.0], [0.0, 15.0]], dtype=torch.float64)
     )
+
+
+@pytest.mark.parametrize("method", ["flowedit", "flowedit-mean", "inversion", "sdedit"])
+def test_every_method_s_callback_indexes_the_full_grid(method):
+    source, target = paper.source(), paper.target()
+    x = source.sample(20, torch.Generator().manual_seed(0))
+    ts = linear_timesteps(10, dtype=torch.float64).tolist()
+    seen = []
+    edit(x, source, target, method, steps=10, n_max=6, generator=torch.Generator().manual_seed(1), callback=seen.append)
+    assert seen and all(info["t"] == ts[info["i"]] for info in seen)
+    assert min(info["i"] for info in seen) == 4  # the first step that edits: T - n_max
