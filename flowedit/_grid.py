@@ -38,7 +38,8 @@ def check_grid(ts: torch.Tensor, *, decreasing: bool | None = None, name: str = 
             "build one with flowedit.linear_timesteps(steps)"
         )
     if not torch.isfinite(ts).all():
-        raise ValueError(f"{name} contains NaN or inf: {ts.tolist()}")
+        i = int((~torch.isfinite(ts)).nonzero()[0, 0])
+        raise ValueError(f"{name} contains NaN or inf: {name}[{i}] = {ts[i].item()}")
     if ts.min() < 0 or ts.max() > 1:
         raise ValueError(
             f"{name} must lie in [0, 1] (t = 0 is data, t = 1 is noise), "
@@ -47,7 +48,12 @@ def check_grid(ts: torch.Tensor, *, decreasing: bool | None = None, name: str = 
     dt = ts[1:] - ts[:-1]
     down, up = bool((dt < 0).all()), bool((dt > 0).all())
     if not (down or up):
-        raise ValueError(f"{name} must be strictly monotone (no repeated or reversed points): {ts.tolist()}")
+        # the first step whose direction differs from the first one's (or that does not move)
+        i = int(((dt == 0) | (torch.sign(dt) != torch.sign(dt[0]))).nonzero()[0, 0])
+        raise ValueError(
+            f"{name} must be strictly monotone (no repeated or reversed points): "
+            f"{name}[{i}] = {ts[i].item():g}, {name}[{i + 1}] = {ts[i + 1].item():g}"
+        )
     if decreasing is True and not down:
         raise ValueError(f"{name} must decrease (sampling runs t: 1 -> 0), got {ts[0].item():g} -> {ts[-1].item():g}")
     if decreasing is False and not up:

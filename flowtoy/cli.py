@@ -24,6 +24,9 @@ from ._edit import edit
 __all__ = ["compare", "main"]
 
 OT_POINTS = 800  # the exact assignment is O(N^3): the OT row uses this many points
+# Upper bounds of the command-line sizes: beyond them a command would run for hours or exhaust memory.
+LIMITS = {"n": 1_000_000, "steps": 10_000, "n_avg": 1_000, "pairs": 100_000, "dpi": 1_200, "fps": 100}
+MAX_MESSAGE = 500  # characters of an error line
 
 
 def _setup(n: int, std: float, weights, seed: int):
@@ -261,18 +264,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_limits(args) -> None:
+    for name, high in LIMITS.items():
+        values = getattr(args, name, None)
+        for value in values if isinstance(values, list) else [values]:
+            if value is not None and value > high:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} {value} is over the limit of {high}; "
+                    "the command would run for hours or run out of memory"
+                )
+
+
+def _bounded(err: Exception) -> str:
+    lines = str(err).splitlines()
+    text = lines[0] if lines else type(err).__name__
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        _check_limits(args)
         args.run(args)
     except ValueError as err:
-        print(f"flowtoy: error: {err}", file=sys.stderr)
+        print(f"flowtoy: error: {_bounded(err)}", file=sys.stderr)
         return 2
     except OSError as err:
-        print(f"flowtoy: error: cannot write output: {err}", file=sys.stderr)
+        print(f"flowtoy: error: cannot write output: {_bounded(err)}", file=sys.stderr)
         return 1
     except RuntimeError as err:  # e.g. the adaptive solver failing
-        print(f"flowtoy: error: {err}", file=sys.stderr)
+        print(f"flowtoy: error: {_bounded(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # 128 + SIGINT, as a shell reports it
         print("flowtoy: interrupted", file=sys.stderr)

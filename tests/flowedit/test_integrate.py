@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import arrays, floats, rotations
 
-from flowedit import SOLVERS, integrate, linear_timesteps
+from flowedit import SOLVERS, check_grid, integrate, linear_timesteps
 from flowtoy import GaussianMixture
 
 
@@ -117,3 +117,14 @@ def test_errors_name_the_problem():
         integrate(z, good, torch.tensor([1.0]))
     with pytest.raises(ValueError, match=r"returned shape \(3,\) for an input of shape \(3, 2\)"):
         integrate(z, lambda z, t: z[:, 0], linear_timesteps(3))
+
+
+def test_a_long_bad_grid_gets_a_short_message():
+    ts = torch.linspace(1, 0, 1_000_001, dtype=torch.float64)
+    ts[700_000] = ts[699_999]
+    with pytest.raises(ValueError, match=r"ts\[699999\] = 0\.300001, ts\[700000\] = 0\.300001$") as info:
+        check_grid(ts)
+    assert len(str(info.value)) < 200
+    ts[5] = float("nan")
+    with pytest.raises(ValueError, match=r"^ts contains NaN or inf: ts\[5\] = nan$"):
+        check_grid(ts)

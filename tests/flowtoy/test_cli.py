@@ -71,6 +71,23 @@ def test_bad_input_exits_non_zero_with_one_line(argv, message, tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compare", "--steps", "1000000000"], "--steps 1000000000 is over the limit of 10000"),
+        (["compare", "--steps", "10000000"], "--steps 10000000 is over the limit of 10000"),
+        (["figure3", "--n", "1000000000"], "--n 1000000000 is over the limit of 1000000"),
+        (["sweep", "--steps", "2", "20000"], "--steps 20000 is over the limit of 10000"),
+        (["animate", "--n-avg", "100000"], "--n-avg 100000 is over the limit of 1000"),
+    ],
+)
+def test_sizes_that_would_run_for_hours_are_refused_at_once(argv, message, tmp_path, capsys):
+    assert main([*argv, *(["--out", str(tmp_path / "x")] if argv[0] != "compare" else [])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"flowtoy: error: {message}; the command would run for hours or run out of memory"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unwritable_output_is_reported(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
