@@ -27,10 +27,20 @@ from matplotlib.lines import Line2D
 from flowedit._files import write_atomically
 
 from . import metrics
+from ._digit_plots import digit_grid, tradeoff_curve
 from ._mixture import GaussianMixture
 from .sweep import Sweep
 
-__all__ = ["animate", "figure3", "mode_colors", "regime_maps", "trajectories", "velocity_field"]
+__all__ = [
+    "animate",
+    "digit_grid",
+    "figure3",
+    "mode_colors",
+    "regime_maps",
+    "tradeoff_curve",
+    "trajectories",
+    "velocity_field",
+]
 
 Points = torch.Tensor | np.ndarray
 _PALETTE = to_rgba_array([f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown", "pink", "cyan")])
