@@ -85,7 +85,7 @@ def load(split: str = "all", label: int | None = None) -> tuple[torch.Tensor, to
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
     keep = np.ones(len(labels), dtype=bool) if split == "all" else (test if split == "test" else ~test)
     if label is not None:
-        keep &= labels == _label(label)
+        keep = keep & (labels == _label(label))  # a new array: the cached split stays as it is
     return torch.from_numpy(images[keep].copy()), torch.from_numpy(labels[keep].copy())
 
 
