@@ -5,8 +5,15 @@
 :mod:`flowtoy.metrics` measures edits. Edits run on :mod:`flowedit`'s shared integrator.
 """
 
-from . import metrics, paper
-from ._edit import METHODS, Adaptive, edit, gauss_hermite
-from ._mixture import GaussianMixture
+import os
+
+# torch's OpenMP threads spin-wait between parallel regions by default: on a busy 2-core machine (or
+# beside another OpenMP runtime, such as scikit-learn's) a small velocity call then took 30x longer.
+# Passive waiting costs nothing measurable here; it only takes effect if torch is not imported yet.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import metrics, paper  # noqa: E402
+from ._edit import METHODS, Adaptive, edit, gauss_hermite  # noqa: E402
+from ._mixture import GaussianMixture  # noqa: E402
 
 __all__ = ["METHODS", "Adaptive", "GaussianMixture", "edit", "gauss_hermite", "metrics", "paper"]

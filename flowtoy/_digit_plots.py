@@ -43,28 +43,30 @@ def digit_grid(
 
 
 def tradeoff_curve(result, *, title: str = "") -> Figure:
-    """Target-class probability against transport cost as ``n_max`` grows, one line per method.
+    """How strongly each method edits against how far it moves the images, as ``n_max`` grows.
 
-    ``result`` is a :class:`flowtoy.digits.Tradeoff`; each marker is one ``n_max`` (labelled), the
-    line runs from the smallest to the largest.
+    ``result`` is a :class:`flowtoy.digits.Tradeoff`. Left: the classifier's target-class
+    probability against the transport cost (the paper's CLIP score against LPIPS), one marker per
+    ``n_max`` (labelled); a curve further up and to the left edits as strongly for less change.
+    Right: the target-class probability against ``n_max``.
     """
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     markers = dict(zip(result.probability, "osD^v", strict=False))
     for method in result.probability:
-        cost, prob, style = result.cost[method], result.probability[method], result.style[method]
+        cost, prob = result.cost[method], result.probability[method]
         left.plot(cost, prob, marker=markers[method], label=method)
-        right.plot(style, prob, marker=markers[method], label=method)
+        right.plot(result.n_max, prob, marker=markers[method], label=method)
         for k, c, p in zip(result.n_max, cost, prob, strict=True):
             left.annotate(str(k), (c, p), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    left.set_xlabel("transport cost E|y - x|^2 (64 pixels)")
-    right.set_xlabel("style kept (cosine of x - E[x] and y - E[y])")
+    left.set_xlabel("transport cost E|y - x|^2 (sum over 64 pixels)")
+    right.set_xlabel(f"n_max (editing steps of T = {result.steps})")
     for ax in (left, right):
         ax.set_ylabel("P(target class) by the classifier")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     left.legend(title=f"method (T = {result.steps}); labels: n_max", fontsize=8, title_fontsize=8)
     fig.suptitle(
-        title or f"edit strength vs structure over n_max, mean of {len(result.pairs)} class pairs of real digits",
+        title or f"edit strength vs change over n_max: mean of {len(result.pairs)} class pairs of real digits",
         fontsize=10,
     )
     fig.tight_layout()

@@ -22,6 +22,7 @@ def test_notebooks_found():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel process
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # no spin-waiting torch threads (see flowtoy/__init__.py)
     monkeypatch.chdir(tmp_path)
     nb = nbformat.read(path, as_version=4)
     assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), (
