@@ -205,7 +205,7 @@ def _digits(args) -> None:
         args.source,
         args.target,
         columns=args.n,
-        title=f"real 8x8 digits, {args.source} -> {args.target}: T = {args.steps} steps on a uniform grid, "
+        title=f"real 8x8 digits, {args.source} -> {args.target}: T = {args.steps} steps on a uniform grid (Euler unless named), "
         f"n_max = {args.n_max}\nP({args.target}) and cost: means over all {len(x)} held-out {args.source}s",
     )
     _save_figure(grid, Path(args.out), args.dpi)
