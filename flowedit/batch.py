@@ -24,6 +24,7 @@ position in the file. Under ``accelerate launch`` (or any launcher that sets ``R
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -32,7 +33,6 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,13 +62,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 def derive_seed(run_seed: int, image_bytes: bytes, source_prompt: str, target_prompt: str) -> int:
     """A 63-bit seed from the run seed, the image content and the prompts (not the position in the file)."""
+    return _seed(run_seed, hashlib.sha256(image_bytes).digest(), source_prompt, target_prompt)
+
+
+def _seed(run_seed: int, image_digest: bytes, source_prompt: str, target_prompt: str) -> int:
     digest = hashlib.sha256()
-    for part in (
-        str(run_seed).encode(),
-        hashlib.sha256(image_bytes).digest(),
-        source_prompt.encode(),
-        target_prompt.encode(),
-    ):
+    for part in (str(run_seed).encode(), image_digest, source_prompt.encode(), target_prompt.encode()):
         digest.update(len(part).to_bytes(8, "little") + part)
     return int.from_bytes(digest.digest()[:8], "little") & (2**63 - 1)
 
@@ -90,31 +89,36 @@ class BatchSummary:
 
 
 class _Requests:
-    """Reads each input image once (bounded) and builds the request of every edit."""
+    """Builds the request of every edit; keeps each input image's SHA-256 (never its bytes)."""
 
     def __init__(self, defaults: EditSettings, options: dict, run_seed: int, model: str, dtype: str, limits):
         self.defaults, self.options, self.run_seed = defaults, options, run_seed
         self.model, self.dtype, self.limits = model, dtype, limits
-        self._images: dict[Path, tuple[bytes, str] | ValueError] = {}
+        self._digests: dict[Path, bytes | ValueError] = {}
 
-    def image(self, job: EditJob) -> tuple[bytes, str]:
-        """``(bytes, sha256)`` of the job's image; ``ValueError`` if it cannot be read within the limits."""
-        if job.image not in self._images:
-            try:
-                data = read_image_file(job.image, self.limits)
-                self._images[job.image] = (data, hashlib.sha256(data).hexdigest())
-            except ValueError as err:
-                self._images[job.image] = err
-        kept = self._images[job.image]
-        if isinstance(kept, ValueError):
-            raise kept
-        return kept
+    def read(self, job: EditJob) -> bytes:
+        """The job's image file, bounded (``ValueError`` if it cannot be read within the limits)."""
+        try:
+            data = read_image_file(job.image, self.limits)
+        except ValueError as err:
+            self._digests[job.image] = err
+            raise
+        self._digests[job.image] = hashlib.sha256(data).digest()
+        return data
 
-    def __call__(self, job: EditJob) -> tuple[dict, EditSettings]:
-        data, digest = self.image(job)
-        seed = derive_seed(self.run_seed, data, job.source_prompt, job.target_prompt)
+    def __call__(self, job: EditJob, data: bytes | None = None) -> tuple[dict, EditSettings]:
+        """``(request, settings)`` of ``job`` for the image ``data`` (default: as last read)."""
+        if data is not None:
+            self._digests[job.image] = hashlib.sha256(data).digest()
+        elif job.image not in self._digests:
+            with contextlib.suppress(ValueError):  # kept, and raised below
+                self.read(job)
+        digest = self._digests[job.image]
+        if isinstance(digest, ValueError):
+            raise digest
+        seed = _seed(self.run_seed, digest, job.source_prompt, job.target_prompt)
         settings = self.defaults.replace(**{**self.options, **job.overrides, "seed": seed})
-        request = {"model": self.model, "dtype": self.dtype, "image_sha256": digest}
+        request = {"model": self.model, "dtype": self.dtype, "image_sha256": digest.hex()}
         request |= {"source_prompt": job.source_prompt, "target_prompt": job.target_prompt}
         request |= {"run_seed": self.run_seed, **asdict(settings)}
         return request, settings
@@ -138,7 +142,7 @@ def _state(job: EditJob, requests: _Requests) -> tuple[str, str]:
     return "other", f"made with {differences(record, request)}"
 
 
-@contextmanager
+@contextlib.contextmanager
 def _uninterrupted() -> Iterator[None]:
     """Hold back SIGINT (Ctrl-C) until the block is done, then raise ``KeyboardInterrupt`` (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
@@ -154,7 +158,7 @@ def _uninterrupted() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-@contextmanager
+@contextlib.contextmanager
 def _claim(out_dir: Path, output: Path) -> Iterator[bool]:
     """Hold the lock of one edit while it runs (yields False if another process holds it)."""
     name = hashlib.sha256(output.relative_to(out_dir).as_posix().encode()).hexdigest()[:32]
@@ -251,8 +255,9 @@ class _Run:
             self.editor = self.editor or self.load_editor()  # a model that cannot load stops the run
             start = time.perf_counter()
             try:
-                request, settings = self.requests(job)
-                image = decode_image(self.requests.image(job)[0], self.requests.limits, str(job.image))
+                data = self.requests.read(job)  # read again: what is edited is what is recorded
+                request, settings = self.requests(job, data)
+                image = decode_image(data, self.requests.limits, str(job.image))
                 steps = settings.integration_steps
                 with tqdm(total=steps, desc=job.code, unit="step", leave=False, disable=not self.progress) as bar:
                     result = self.editor.edit_latents(
