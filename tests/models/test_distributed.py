@@ -74,6 +74,16 @@ def statuses(out: Path) -> list[tuple[str, str]]:
     return sorted((Path(r["output"]).relative_to(out).as_posix(), r["status"]) for r in map(json.loads, lines))
 
 
+def hidden(out: Path) -> list[Path]:
+    return [p for p in out.rglob(".*") if ".flowedit-locks" not in p.parts]
+
+
+def wait_for_first_output(out: Path, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not list(out.rglob("*.png")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+
+
 def test_two_processes_do_every_edit_once_and_match_one_process(batch):
     one, two = run(command(batch, "one", 1)), run(command(batch, "two", 2))
     assert one.returncode == 1 and two.returncode == 1, two.stderr[-2000:]  # the corrupt image failed
@@ -91,9 +101,7 @@ def test_killed_run_resumed_with_another_process_count_finishes_everything_once(
     proc = subprocess.Popen(
         command(batch, "killed", 1, slow), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 120
-    while not list(out.rglob("*.png")) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    wait_for_first_output(out, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished_before = outputs(out)
@@ -107,16 +115,6 @@ def test_killed_run_resumed_with_another_process_count_finishes_everything_once(
     assert sorted(set(ok)) == GOOD and len(ok) <= len(GOOD)  # no edit recorded twice
     reference = run(command(batch, "reference", 1, slow))
     assert reference.returncode == 1 and outputs(out) == outputs(batch / "reference")
-
-
-def hidden(out: Path) -> list[Path]:
-    return [p for p in out.rglob(".*") if ".flowedit-locks" not in p.parts]
-
-
-def wait_for_first_output(out: Path, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while not list(out.rglob("*.png")) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
 
 
 def test_two_independent_runs_on_one_out_dir_share_the_work(batch):
