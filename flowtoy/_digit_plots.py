@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 
 __all__ = ["digit_grid", "tradeoff_curve"]
 
 _SIDE = 8
+
+
+def _strip(images: torch.Tensor, gap: int = 1) -> np.ndarray:
+    """Images (n, 64) side by side as one (8, 9 n - 1) array, with ``gap`` columns of NaN between them."""
+    tiles = images.reshape(-1, _SIDE, _SIDE).numpy()
+    out = np.full((_SIDE, len(tiles) * (_SIDE + gap) - gap), np.nan)
+    for j, tile in enumerate(tiles):
+        out[:, j * (_SIDE + gap) : j * (_SIDE + gap) + _SIDE] = tile
+    return out
 
 
 def digit_grid(
@@ -20,25 +30,24 @@ def digit_grid(
 
     ``rows`` are :class:`flowtoy.digits.Row` objects; each row's label gives the method and its means
     over all edited images: the classifier's probability of the target class and the transport cost.
-    Pixels are shown on one fixed grey scale, [-1, 1] (black to white).
+    Pixels are shown on one fixed grey scale, [-1, 1] (black to white); the same column is the same
+    source image in every row.
     """
     columns = min(columns, len(x))
-    fig, axes = plt.subplots(
-        1 + len(rows), columns, figsize=(0.72 * columns + 2.6, 0.78 * (1 + len(rows)) + 0.5), squeeze=False
-    )
+    fig, axes = plt.subplots(1 + len(rows), 1, figsize=(0.72 * columns + 2.6, 0.78 * (1 + len(rows)) + 0.5))
     images = [x] + [r.images for r in rows]
     labels = [f"source: {source}s"] + [
         f"{r.method}\nP({target}) {r.target_probability:.2f}, cost {r.cost:.1f}" for r in rows
     ]
-    for i, (stack, label) in enumerate(zip(images, labels, strict=True)):
-        for j in range(columns):
-            ax = axes[i, j]
-            ax.imshow(stack[j].reshape(_SIDE, _SIDE).numpy(), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    grey = plt.get_cmap("gray").with_extremes(bad="white")
+    for ax, stack, label in zip(axes, images, labels, strict=True):
+        ax.imshow(_strip(stack[:columns]), cmap=grey, vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title or f"real 8x8 digits, {source} -> {target}: each row one method", fontsize=10)
-    fig.subplots_adjust(left=0.3, wspace=0.06, hspace=0.1)
+    fig.subplots_adjust(left=0.3, hspace=0.1)
     return fig
 
 
