@@ -24,8 +24,11 @@ from .models._editor import EditSettings
 __all__ = ["EditJob", "check_name", "load_jobs"]
 
 OVERRIDES = tuple(f.name for f in fields(EditSettings) if f.name != "seed")  # keys an entry may set
-MAX_BATCH_FILE_BYTES = 16 * 1024 * 1024
+MAX_BATCH_FILE_BYTES = 8 * 1024 * 1024  # tens of thousands of entries; parsing it takes seconds, not minutes
 MAX_NAME = 100  # characters of a code or image stem
+MAX_PROMPT = 2000  # characters; the text encoders read at most a few hundred tokens of it
+RESULTS = "results.jsonl"  # in the out-dir, beside the image folders
+LOCKS = ".flowedit-locks"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ def _fail(where: str, message: str) -> None:
     raise ValueError(f"{where}: {message}")
 
 
+def _invisible(c: str) -> bool:
+    """Control, format, surrogate and unassigned characters, and line or paragraph separators."""
+    return unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp")
+
+
 def check_name(name: str, what: str, where: str) -> str:
     """``name`` if it can name a file inside the out-dir, else ``ValueError`` naming the entry and why."""
     problem = None
@@ -56,11 +64,26 @@ def check_name(name: str, what: str, where: str) -> str:
         problem = "it contains a path separator"
     elif name.startswith("."):
         problem = "it starts with a dot ('..' climbs out of the output folder, '.x' is hidden)"
-    elif any(unicodedata.category(c)[0] == "C" for c in name):
-        problem = "it contains control or invisible format characters"
+    elif any(_invisible(c) for c in name):
+        problem = "it contains control or invisible characters"
+    elif name != name.strip() or name.endswith("."):
+        problem = "it starts or ends with a space, or ends with a dot (other file systems drop them)"
+    elif name == RESULTS:
+        problem = f"it is the name of the run's {RESULTS}"
     if problem:
         _fail(where, f"{what} {short(name)} cannot name an output file: {problem}; use letters, digits, '-' or '_'")
     return name
+
+
+def _folded(output: Path) -> str:
+    """``output`` as a case-insensitive, normalising file system (macOS, SMB, exFAT) would see it."""
+    return unicodedata.normalize("NFC", output.as_posix()).casefold()
+
+
+def _prompt(value: Any, where: str, key: str) -> str:
+    if len(value) > MAX_PROMPT:
+        _fail(where, f"key '{key}' holds a prompt of {len(value)} characters; at most {MAX_PROMPT} are read")
+    return value
 
 
 def _strings(value: Any, where: str, key: str) -> list[str]:
@@ -72,13 +95,13 @@ def _strings(value: Any, where: str, key: str) -> list[str]:
 
 
 def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
-    """Read and validate a batch file (at most 16 MB); errors name the file, the entry and the key."""
+    """Read and validate a batch file (at most 8 MB); errors name the file, the entry and the key."""
     import yaml
 
     path, out_dir = Path(path), Path(out_dir)
     try:
         text = read_regular_file(path, MAX_BATCH_FILE_BYTES, "batch file").decode("utf-8")
-        entries = yaml.safe_load(text)
+        entries = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # safe, and fast with libyaml
     except UnicodeDecodeError:
         raise ValueError(f"{path}: a batch file must be UTF-8 text") from None
     except yaml.YAMLError as err:
@@ -97,7 +120,10 @@ def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
             _fail(where, "key 'input_img' (or 'init_img') is missing or not a path")
         if not isinstance(entry.get("source_prompt"), str):
             _fail(where, "key 'source_prompt' is missing or not a string")
-        prompts = _strings(entry.get("target_prompts"), where, "target_prompts")
+        _prompt(entry["source_prompt"], where, "source_prompt")
+        prompts = [
+            _prompt(p, where, "target_prompts") for p in _strings(entry.get("target_prompts"), where, "target_prompts")
+        ]
         codes = _strings(entry.get("target_codes"), where, "target_codes")
         if len(codes) != len(prompts):
             _fail(where, f"key 'target_codes' has {len(codes)} codes for {len(prompts)} target prompts")
@@ -112,17 +138,23 @@ def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
                     overrides[key] = EditSettings.parse(key, entry[key])
                 except ValueError as err:
                     _fail(where, f"key '{key}': {err}")
-        if "\0" in entry[image_key]:
-            _fail(where, f"key '{image_key}' is not a valid path")
+        if any(_invisible(c) for c in entry[image_key]):
+            _fail(where, f"key '{image_key}' {short(entry[image_key])} holds control characters; it is not a path")
         image = Path(entry[image_key])
-        if not image.is_absolute() and (path.parent / image).exists():
-            image = path.parent / image
         stem = check_name(image.stem, "image name", where)
+        try:
+            if not image.is_absolute() and (path.parent / image).exists():
+                image = path.parent / image
+        except OSError:  # a name the file system cannot hold: reading the image will say so
+            pass
         for prompt, code in zip(prompts, codes, strict=True):
             output = out_dir / stem / f"{check_name(code, 'target code', where)}.png"
-            if output in outputs:
-                _fail(where, f"target code '{code}' for {image.name} repeats {outputs[output]}")
-            outputs[output] = where
+            if _folded(output) in outputs:
+                _fail(
+                    where,
+                    f"target code '{code}' for {image.name} repeats {outputs[_folded(output)]} (letter case aside)",
+                )
+            outputs[_folded(output)] = where
             jobs.append(EditJob(image, entry["source_prompt"], prompt, code, output, overrides, where))
     sources = {os.path.realpath(job.image): job for job in jobs}
     for job in jobs:

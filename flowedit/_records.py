@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import reprlib
 import stat
 import warnings
 from pathlib import Path
@@ -20,15 +21,27 @@ RECORD_KEY = "flowedit"  # the PNG text chunk that holds an output's record
 MAX_REASON = 300  # characters of an error kept in a record or printed
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 60, 60
+
+
 def short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    """A bounded ``repr`` (bounded in time too: a YAML alias bomb is not expanded), safe for a terminal."""
+    text = _REPR.repr(value)
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escapes, newlines) written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def reason(err: BaseException) -> str:
     """``"Type: first line of the message"``, at most :data:`MAX_REASON` characters."""
+    kind = next(k for k in type(err).__mro__ if not k.__name__.startswith("_")).__name__  # no private names
     lines = str(err).splitlines()
-    text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+    text = printable(f"{kind}: {lines[0]}" if lines else kind)
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
 
 
@@ -101,7 +114,7 @@ def read_records(results: str | Path) -> list[dict]:
                 continue
             try:
                 record = json.loads(line, parse_constant=_reject_constant)
-            except ValueError:
+            except (ValueError, RecursionError):
                 record = None
             if not isinstance(record, dict):
                 warnings.warn(
@@ -134,7 +147,7 @@ def embedded_record(output: Path) -> dict | None:
             return None
         with Image.open(output) as image:
             record = json.loads(image.info.get(RECORD_KEY, "null"), parse_constant=_reject_constant)
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
 

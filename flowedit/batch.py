@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import temporaries_of
-from ._jobs import EditJob, load_jobs
+from ._jobs import LOCKS, RESULTS, EditJob, load_jobs
 from ._records import append_record, differences, embedded_record, read_records, reason, request_id, save_image
 from .models._editor import EditSettings
 from .models._images import ImageLimits, decode_image, read_image_file
@@ -55,8 +55,6 @@ __all__ = [
     "save_image",
 ]
 
-RESULTS = "results.jsonl"
-LOCKS = ".flowedit-locks"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
@@ -124,14 +122,20 @@ class _Requests:
         return request, settings
 
 
+def _remove_temporaries(output: Path) -> None:
+    """A killed writer's temporary files of ``output`` (call only while holding the edit's claim)."""
+    for stale in temporaries_of(output):
+        stale.unlink(missing_ok=True)
+
+
 def _state(job: EditJob, requests: _Requests) -> tuple[str, str]:
-    """``("missing" | "done" | "other", why)`` of an output against the current request."""
+    """``("missing" | "done" | "other" | "unchecked", why)`` of an output against the current request."""
     if not os.path.lexists(job.output):
         return "missing", ""
     try:
         request, _ = requests(job)
-    except ValueError:
-        return "missing", ""  # the input is unreadable: the edit will fail and leave the output alone
+    except ValueError as err:  # the input is unreadable: the output is left as it is, and said so
+        return "unchecked", reason(err)
     if os.path.islink(job.output):
         return "other", "a symbolic link"
     record = embedded_record(job.output)
@@ -185,10 +189,17 @@ def _real_folder(folder: Path, out_dir: Path) -> None:
 
 
 def _prepare_out_dir(out_dir: Path, jobs: list[EditJob]) -> None:
+    if os.path.lexists(out_dir) and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {out_dir} exists and is not a folder; choose another path")
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / RESULTS
-    if os.path.lexists(results) and not stat.S_ISREG(os.lstat(results).st_mode):
-        raise ValueError(f"{results} is not a regular file (a symbolic link?); remove it or choose a fresh --out-dir")
+    if os.path.lexists(results):
+        info = os.lstat(results)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            raise ValueError(
+                f"{results} is not a plain file of this folder (a symbolic or hard link?); "
+                "remove it or choose a fresh --out-dir"
+            )
     for folder in {out_dir / LOCKS} | {job.output.parent for job in jobs}:
         _real_folder(folder, out_dir)
 
@@ -222,7 +233,9 @@ class _Run:
         if own is None or (self._recorded is not None and key in self._recorded):
             return
         self._recorded = {
-            (r.get("output"), r.get("request_id")) for r in read_records(self.results) if r.get("status") == "ok"
+            (r["output"], r["request_id"])
+            for r in read_records(self.results)
+            if r.get("status") == "ok" and isinstance(r.get("output"), str) and isinstance(r.get("request_id"), str)
         }
         if key not in self._recorded:
             append_record(self.results, {"status": "ok", **_base(job), **own, "recovered": True})
@@ -233,6 +246,7 @@ class _Run:
         with _claim(self.out_dir, job.output) as held:
             if held:  # else its owner is recording it right now
                 self.record_if_missing(job)
+                _remove_temporaries(job.output)
 
     def edit(self, job: EditJob) -> None:
         """Claim ``job`` and, unless another run did or does it, edit it, save the output and record it."""
@@ -250,8 +264,7 @@ class _Run:
             if state == "other" and not self.overwrite:
                 self.fail(job, f"another run wrote this output meanwhile ({why}); pass --overwrite to redo it")
                 return
-            for stale in temporaries_of(job.output):  # a killed writer's: we hold the edit's lock
-                stale.unlink(missing_ok=True)
+            _remove_temporaries(job.output)
             self.editor = self.editor or self.load_editor()  # a model that cannot load stops the run
             start = time.perf_counter()
             try:
@@ -325,9 +338,51 @@ def run_jobs(
     mine = sorted(jobs, key=lambda job: job.output.as_posix())[rank::world]
     run = _Run(out_dir, requests, load_editor, editor, overwrite, progress)
     todo = []
-    for job in mine:
-        run.skip(job) if states[job.output][0] == "done" else todo.append(job)
-    desc = "edits" if world == 1 else f"edits [process {rank + 1}/{world}]"
-    for job in tqdm(todo, desc=desc, unit="edit", disable=not progress):
-        run.edit(job)
+    with _profile(out_dir, jobs, requests):
+        for job in mine:
+            state, why = states[job.output]
+            if state == "unchecked":  # nothing is recorded: the output's last record stays true
+                run.summary.failed.append({**_base(job), "error": f"output kept, not checked: {why}"})
+            elif state == "done":
+                run.skip(job)
+            else:
+                todo.append(job)
+        desc = "edits" if world == 1 else f"edits [process {rank + 1}/{world}]"
+        for job in tqdm(todo, desc=desc, unit="edit", disable=not progress):
+            run.edit(job)
     return run.summary
+
+
+@contextlib.contextmanager
+def _profile(out_dir: Path, jobs: list[EditJob], requests: _Requests) -> Iterator[None]:
+    """Refuse to share the out-dir with a run that asks for other edits, while this run is live.
+
+    A run's profile is a hash of everything that decides its requests except the images' bytes
+    (model, dtype, run seed and options; each job's output, prompts and overrides). The run holds a
+    shared lock on ``.flowedit-locks/run-<profile>`` while it runs; processes of one launch and
+    repeated runs share it. Any other profile file that is locked belongs to a live run with other
+    settings: this run stops before any edit (both stop if they start at the same moment).
+    """
+    layout = [(str(j.output), j.source_prompt, j.target_prompt, sorted(j.overrides.items())) for j in jobs]
+    options = [requests.model, requests.dtype, requests.run_seed, sorted(requests.options.items()), layout]
+    name = "run-" + hashlib.sha256(repr(options).encode()).hexdigest()[:16]
+    folder = out_dir / LOCKS
+    fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        for other in folder.glob("run-*"):
+            if other.name == name:
+                continue
+            probe = os.open(other, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(
+                    f"another run with other settings or another batch file is writing to {out_dir} right now; "
+                    "wait for it to finish, or choose another --out-dir"
+                ) from None
+            finally:
+                os.close(probe)
+        yield
+    finally:
+        os.close(fd)

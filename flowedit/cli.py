@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -54,7 +55,10 @@ def _limits(args):
     for name, value in (("--max-pixels", args.max_pixels), ("--max-file-size", args.max_file_size)):
         if not (0 < value < float("inf")):
             raise ValueError(f"{name} must be a positive number, got {value}")
-    return ImageLimits(max_pixels=args.max_pixels, max_bytes=int(args.max_file_size * 1024 * 1024))
+    max_bytes = int(args.max_file_size * 1024 * 1024)
+    if max_bytes < 1:
+        raise ValueError(f"--max-file-size {args.max_file_size} MB is less than one byte")
+    return ImageLimits(max_pixels=args.max_pixels, max_bytes=max_bytes)
 
 
 def _device_and_dtype(args):
@@ -90,6 +94,14 @@ def _check_output(out: Path, image: Path) -> None:
         raise ValueError(f"--out {out}: not an image file name; end it with {', '.join(IMAGE_SUFFIXES)}")
     if os.path.realpath(out) == os.path.realpath(image):
         raise ValueError(f"--out {out} is the source image; write the edit to another file")
+    folder = out.parent
+    if not folder.is_dir():
+        raise ValueError(f"--out {out}: the folder {folder} does not exist; create it first")
+    try:  # can a file be made there? (found now, not after the edit)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(f"--out {out}: cannot write in {folder} ({err.strerror})") from None
 
 
 def _edit(args) -> int:
@@ -123,11 +135,16 @@ def _edit(args) -> int:
 
 
 def _run(args) -> int:
+    from ._records import printable
     from .batch import load_jobs, process_shard, run_jobs
     from .models._editor import MAX_SEED
 
+    limits = _limits(args)  # the run's own options first: they fail at once, before a large batch file is read
+    run_seed = 0 if args.seed is None else args.seed
+    if not 0 <= run_seed <= MAX_SEED:
+        raise ValueError(f"--seed must lie in [0, {MAX_SEED}], got {run_seed}")
+    device, dtype = _device_and_dtype(args)
     jobs = load_jobs(args.edits, args.out_dir)
-    limits = _limits(args)
     defaults, options = _family_defaults(args.model), _options(args)
     if defaults is not None:
         for job in jobs:
@@ -135,10 +152,6 @@ def _run(args) -> int:
                 defaults.replace(**{**options, **job.overrides})
             except ValueError as err:
                 raise ValueError(f"{job.where}: {err}") from None
-    run_seed = 0 if args.seed is None else args.seed
-    if not 0 <= run_seed <= MAX_SEED:
-        raise ValueError(f"--seed must lie in [0, {MAX_SEED}], got {run_seed}")
-    device, dtype = _device_and_dtype(args)
     rank, world, _ = process_shard()
     if world > 1:
         _join_process_group()
@@ -156,7 +169,7 @@ def _run(args) -> int:
     )
     who = f"process {rank + 1}/{world}: " if world > 1 else ""
     for failure in summary.failed:
-        print(f"{who}failed: {failure.get('where', '')} -> {failure['output']}: {failure['error']}")
+        print(printable(f"{who}failed: {failure.get('where', '')} -> {failure['output']}: {failure['error']}"))
     busy = f", {summary.busy} being edited by another run" if summary.busy else ""
     print(
         f"{who}{summary.done} edited, {summary.skipped} already done, {len(summary.failed)} failed{busy}; "
@@ -255,12 +268,15 @@ def _bounded(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # transformers warns at import about optional image processors this tool never uses
+    # transformers and diffusers log warnings meant for developers (optional image processors, deprecated
+    # arguments, prompts cut to the text encoder's length, one line per call): keep the console readable.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     try:
         args = _parser().parse_args(argv)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning  # one line each, no source excerpt
+            warnings.simplefilter("ignore", FutureWarning)  # deprecations inside libraries: not the user's to fix
             return args.run(args)
     except KeyboardInterrupt:
         print("flowedit: interrupted", file=sys.stderr)

@@ -28,6 +28,7 @@ OT_POINTS = 800  # the exact assignment is O(N^3): the OT row uses this many poi
 # Upper bounds of the command-line sizes: beyond them a command would run for hours or exhaust memory.
 LIMITS = {"n": 1_000_000, "steps": 10_000, "n_avg": 1_000, "pairs": 100_000, "dpi": 1_200, "fps": 100}
 MAX_MESSAGE = 500  # characters of an error line
+MAX_STD = 1000.0  # spreads beyond this overflow the toy's densities
 
 
 def _setup(n: int, std: float, weights, seed: int):
@@ -303,6 +304,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_limits(args) -> None:
+    std = getattr(args, "std", None)
+    if std is not None and not std <= MAX_STD:
+        raise ValueError(f"--std {std} is over the limit of {MAX_STD:g}; the paper's modes lie 15 to 21 apart")
     for name, high in LIMITS.items():
         values = getattr(args, name, None)
         for value in values if isinstance(values, list) else [values]:
@@ -330,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"flowtoy: error: cannot write output: {_bounded(err)}", file=sys.stderr)
         return 1
-    except RuntimeError as err:  # e.g. the adaptive solver failing
-        print(f"flowtoy: error: {_bounded(err)}", file=sys.stderr)
+    except (RuntimeError, ArithmeticError) as err:  # e.g. the adaptive solver failing, an overflow
+        print(f"flowtoy: error: {type(err).__name__}: {_bounded(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # 128 + SIGINT, as a shell reports it
         print("flowtoy: interrupted", file=sys.stderr)

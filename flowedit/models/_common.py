@@ -12,7 +12,8 @@ def non_finite_hint(dtype: torch.dtype) -> str:
     """What a NaN or inf from a model of this dtype usually means, and the fix."""
     if dtype == torch.float16:
         return (
-            "this usually means float16 overflow; load the model with dtype=torch.bfloat16 (or torch.float32) instead"
+            "this usually means float16 overflow; use bfloat16 or float32 instead "
+            "(--dtype bfloat16; Python: dtype=torch.bfloat16)"
         )
     return f"the model runs in {str(dtype).removeprefix('torch.')}: check its weights and the input image"
 

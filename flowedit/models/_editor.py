@@ -245,6 +245,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
             )
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {str(device)!r} is not available on this machine; use --device cpu")
+    elif device.type not in ("cpu", "mps"):
+        raise ValueError(f"device {str(device)!r} cannot run an edit; use cpu, cuda, cuda:N or mps")
     return device
 
 

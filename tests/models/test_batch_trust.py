@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -383,3 +384,109 @@ def test_records_and_embedded_records_are_strict_json(folder):
     assert run(folder, edits) == 0
     for line in (folder / "out" / "results.jsonl").read_text().splitlines():
         json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in results.jsonl"))
+
+
+# -- found by trying to break it ------------------------------------------------------------------
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    lines = ["- input_img: a.png", "  source_prompt: a", "  target_codes: [c]", "  x0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"  x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    lines.append("  target_prompts: *a9")
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="target_prompts' must be a non-empty list of non-empty strings") as info:
+        load_jobs(tmp_path / "bomb.yaml", tmp_path / "out")
+    assert time.perf_counter() - start < 5 and len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"input_img": "results.jsonl.png"}, "it is the name of the run's results.jsonl"),
+        ({"target_codes": ["Dog", "dog"], "target_prompts": ["a", "b"]}, "repeats"),
+        ({"target_codes": ["dog."]}, "ends with a dot"),
+        ({"target_codes": ["a\u2028b"]}, "control or invisible"),
+        ({"input_img": "x\x1b]0;PWNED\x07/cat.png"}, "holds control characters"),
+        ({"source_prompt": "x" * 3000}, "prompt of 3000 characters"),
+    ],
+)
+def test_names_and_prompts_that_would_break_the_out_dir_or_the_console_are_refused(tmp_path, changes, message):
+    (tmp_path / "e.yaml").write_text(yaml.safe_dump([entry() | changes]))
+    with pytest.raises(ValueError, match=message) as info:
+        load_jobs(tmp_path / "e.yaml", tmp_path / "out")
+    assert "\x1b" not in str(info.value) and "e.yaml: entry 1" in str(info.value)
+
+
+def test_foreign_or_deeply_nested_lines_in_results_are_skipped(folder, capsys):
+    edits = batch_file(folder, entry())
+    assert run(folder, edits) == 0
+    results = folder / "out" / "results.jsonl"  # its one record replaced by a foreign and a damaged line
+    results.write_text('{"status": "ok", "output": ["x"], "request_id": "y"}\n' + "[" * 100_000 + "]" * 100_000 + "\n")
+    capsys.readouterr()
+    assert run(folder, edits) == 0  # the output's record is recovered from the PNG
+    captured = capsys.readouterr()
+    assert "flowedit: warning:" in captured.err and "line 2 is damaged" in captured.err
+    assert "Traceback" not in captured.err and "0 edited, 1 already done" in captured.out
+    assert [r.get("recovered") for r in ok_records(folder / "out")][-1] is True
+
+
+def test_a_hard_linked_results_file_or_an_out_dir_that_is_a_file_is_refused(folder, capsys, tmp_path_factory):
+    victim = tmp_path_factory.mktemp("elsewhere") / "victim.txt"
+    victim.write_text("keep\n")
+    (folder / "out").mkdir()
+    os.link(victim, folder / "out" / "results.jsonl")
+    edits = batch_file(folder, entry())
+    assert run(folder, edits) == 2 and "hard link" in capsys.readouterr().err
+    assert victim.read_text() == "keep\n"
+    assert run(folder, edits, out="edits.yaml") == 2 and "is not a folder" in capsys.readouterr().err
+
+
+def test_a_missing_input_leaves_its_finished_output_and_record_alone(folder, capsys):
+    edits = batch_file(folder, entry())
+    assert run(folder, edits) == 0
+    before = (folder / "out" / "results.jsonl").read_text()
+    (folder / "a.png").rename(folder / "gone.png")
+    assert run(folder, edits) == 1
+    assert "output kept, not checked: ValueError: image not found" in capsys.readouterr().out
+    assert (folder / "out" / "results.jsonl").read_text() == before
+
+
+def test_a_live_run_with_other_settings_keeps_the_out_dir_to_itself(folder, capsys):
+    import fcntl
+
+    edits = batch_file(folder, entry())
+    (folder / "out" / ".flowedit-locks").mkdir(parents=True)
+    fd = os.open(folder / "out" / ".flowedit-locks" / "run-0123456789abcdef", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # as a live run of another profile holds it
+        assert run(folder, edits) == 2
+        assert "another run with other settings" in capsys.readouterr().err
+    finally:
+        os.close(fd)
+    assert run(folder, edits) == 0  # once it has ended, the folder is free
+
+
+def test_a_resumed_run_removes_a_killed_writer_s_temporary_files(folder):
+    edits = batch_file(folder, entry())
+    assert run(folder, edits) == 0
+    stale = folder / "out" / "a" / ".dog.99999.0123abcd.png"
+    stale.write_bytes(b"half an image")
+    assert run(folder, edits) == 0 and not stale.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--device", "meta"], "cannot run an edit"),
+        (["--max-file-size", "1e-9"], "less than one byte"),
+        (["--out", "missing/folder/o.png"], "does not exist; create it first"),
+    ],
+)
+def test_more_edit_options_fail_before_the_model_loads(folder, capsys, monkeypatch, extra, message):
+    import flowedit.models._editor as editor_module
+
+    monkeypatch.setattr(editor_module, "load", lambda *a, **k: pytest.fail("the model must not load"))
+    monkeypatch.chdir(folder)
+    argv = ["edit", "--image", "a.png", "--source", "a", "--target", "b", "--out", "o.png", *FAST, *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and not (folder / "missing").exists()
