@@ -95,7 +95,7 @@ def test_two_processes_do_every_edit_once_and_match_one_process(batch):
 
 
 def test_killed_run_resumed_with_another_process_count_finishes_everything_once(batch):
-    slow = ["--model", "tiny-sd3", "--steps", "80", "--n-max", "60"]
+    slow = ["--model", "tiny-sd3", "--steps", "40", "--n-max", "30"]
     out = batch / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
