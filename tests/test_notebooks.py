@@ -32,3 +32,14 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()  # raises nbclient.exceptions.CellExecutionError with the failing cell and its error
+
+
+def test_the_environment_opens_the_notebooks_in_jupyterlab_with_widgets():
+    import subprocess
+    import sys
+
+    import ipywidgets
+
+    version = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and int(version.stdout.split(".")[0]) >= 4
+    assert int(ipywidgets.__version__.split(".")[0]) >= 8
