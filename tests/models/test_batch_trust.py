@@ -1,12 +1,11 @@
 """Batch runs you can trust: outputs confined to --out-dir, resumes that know their settings, crash-safe records."""
 
-import json
 import os
 import time
 
-import numpy as np
 import pytest
 import yaml
+from batch_support import FAST, batch_file, entry, hidden_files, ok_records, run, write_image
 from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
@@ -15,47 +14,6 @@ from flowedit import batch
 from flowedit._jobs import load_jobs
 from flowedit._records import append_record, embedded_record, read_records
 from flowedit.cli import main
-
-FAST = ["--model", "tiny-sd3", "--steps", "4", "--n-max", "2"]
-
-
-def write_image(path, seed, size=(32, 32)):
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
-
-
-def entry(image="a.png", codes=("dog",), prompts=None, **extra) -> dict:
-    prompts = list(prompts or [f"a {c}" for c in codes])
-    return {
-        "input_img": image,
-        "source_prompt": "a cat",
-        "target_prompts": prompts,
-        "target_codes": list(codes),
-    } | extra
-
-
-@pytest.fixture
-def folder(tmp_path):
-    write_image(tmp_path / "a.png", 0)
-    write_image(tmp_path / "b.png", 1)
-    return tmp_path
-
-
-def batch_file(folder, *entries, name="edits.yaml"):
-    (folder / name).write_text(yaml.safe_dump(list(entries)))
-    return str(folder / name)
-
-
-def run(folder, edits, *extra, out="out"):
-    return main(["run", edits, "--out-dir", str(folder / out), *FAST, *extra])
-
-
-def ok_records(out):
-    return [r for r in read_records(out / "results.jsonl") if r["status"] == "ok"]
-
-
-def hidden_files(out):
-    return [p for p in out.rglob(".*") if ".flowedit-locks" not in p.parts]
 
 
 # -- 1. outputs stay inside --out-dir ---------------------------------------------------------------
@@ -308,84 +266,6 @@ def test_ctrl_c_exits_130_with_one_line_and_no_partial_output(folder, monkeypatc
     assert [r["code"] for r in ok_records(out)] == ["dog"]  # finished work stays recorded
 
 
-# -- 6. settings -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--src-guidance", "nan"], "src_guidance must be a finite number, got nan"),
-        (["--tar-guidance", "inf"], "tar_guidance must be a finite number, got inf"),
-        (["--method", "sdedit", "--n-avg", "2"], "n_avg only apply to method flowedit, not sdedit"),
-        (["--method", "inversion", "--n-min", "1"], "n_min only apply to method flowedit, not inversion"),
-        (["--steps", "10000000"], "steps must lie in [1, 1000], got 10000000"),
-        (["--steps", "1000000000", "--n-max", "3"], "steps must lie in [1, 1000], got 1000000000"),
-        (["--n-avg", "1000"], "n_avg must lie in [1, 64], got 1000"),
-        (["--seed", "-1"], "seed must lie in [0, "),
-        (["--max-pixels", "0"], "--max-pixels must be a positive number"),
-        (["--device", "cuda"], "CUDA is not available on this machine; use --device cpu"),
-        (["--device", "warp-drive"], "is not a torch device"),
-    ],
-)
-def test_bad_settings_get_one_short_line_before_any_model_loads(folder, capsys, monkeypatch, extra, message):
-    import flowedit.models._editor as editor_module
-
-    monkeypatch.setattr(editor_module, "load", lambda *a, **k: pytest.fail("the model must not load"))
-    edits = batch_file(folder, entry())
-    assert run(folder, edits, *extra) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and message in err and len(err) < 300
-
-
-@pytest.mark.parametrize(
-    ("out", "message"),
-    [("edit", "not an image file name"), ("a.png", "is the source image"), (".", "is a folder")],
-)
-def test_edit_refuses_an_output_path_it_cannot_or_must_not_write(folder, capsys, out, message):
-    before = (folder / "a.png").read_bytes()
-    argv = ["edit", "--image", str(folder / "a.png"), "--source", "a", "--target", "b", "--out", str(folder / out)]
-    assert main([*argv, *FAST]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and message in err
-    assert (folder / "a.png").read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["a.png", "b.png"]
-
-
-def test_edit_refuses_an_oversize_image_with_one_line(folder, capsys):
-    Image.new("L", (3000, 3000)).save(folder / "big.png")
-    argv = [
-        "edit",
-        "--image",
-        str(folder / "big.png"),
-        "--source",
-        "a",
-        "--target",
-        "b",
-        "--out",
-        str(folder / "o.png"),
-    ]
-    assert main([*argv, *FAST, "--max-pixels", "1000000"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "3000x3000" in err and not (folder / "o.png").exists()
-
-
-def test_the_float16_hint_appears_only_for_float16_models(folder, capsys, monkeypatch):
-    from flowedit.models import SD3Adapter
-
-    real = SD3Adapter._forward
-    monkeypatch.setattr(SD3Adapter, "_forward", lambda *a: [v * float("nan") for v in real(*a)])
-    argv = ["edit", "--image", str(folder / "a.png"), "--source", "a", "--target", "b", "--out", str(folder / "o.png")]
-    assert main([*argv, *FAST]) == 1
-    err = capsys.readouterr().err
-    assert "returned NaN or inf at step" in err and "float16" not in err and "float32" in err
-    assert main([*argv, *FAST, "--dtype", "float16"]) == 1
-    assert "float16 overflow" in capsys.readouterr().err and not (folder / "o.png").exists()
-
-
-def test_records_and_embedded_records_are_strict_json(folder):
-    edits = batch_file(folder, entry())
-    assert run(folder, edits) == 0
-    for line in (folder / "out" / "results.jsonl").read_text().splitlines():
-        json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in results.jsonl"))
-
-
 # -- found by trying to break it ------------------------------------------------------------------
 def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
     lines = ["- input_img: a.png", "  source_prompt: a", "  target_codes: [c]", "  x0: &a0 [x, x, x, x, x, x, x, x, x]"]
@@ -471,22 +351,3 @@ def test_a_resumed_run_removes_a_killed_writer_s_temporary_files(folder):
     stale = folder / "out" / "a" / ".dog.99999.0123abcd.png"
     stale.write_bytes(b"half an image")
     assert run(folder, edits) == 0 and not stale.exists()
-
-
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--device", "meta"], "cannot run an edit"),
-        (["--max-file-size", "1e-9"], "less than one byte"),
-        (["--out", "missing/folder/o.png"], "does not exist; create it first"),
-    ],
-)
-def test_more_edit_options_fail_before_the_model_loads(folder, capsys, monkeypatch, extra, message):
-    import flowedit.models._editor as editor_module
-
-    monkeypatch.setattr(editor_module, "load", lambda *a, **k: pytest.fail("the model must not load"))
-    monkeypatch.chdir(folder)
-    argv = ["edit", "--image", "a.png", "--source", "a", "--target", "b", "--out", "o.png", *FAST, *extra]
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and message in err and not (folder / "missing").exists()
