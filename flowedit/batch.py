@@ -373,7 +373,7 @@ def _profile(out_dir: Path, jobs: list[EditJob], requests: _Requests) -> Iterato
         for other in folder.glob("run-*"):
             if other.name == name:
                 continue
-            probe = os.open(other, os.O_RDONLY | os.O_NOFOLLOW)
+            probe = os.open(other, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO cannot block
             try:
                 fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
