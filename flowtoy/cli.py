@@ -133,6 +133,7 @@ def _figure3(args) -> None:
     )
     _save_figure(fig, Path(args.out), args.dpi)
     print(_table(rows))
+    print(_settings(2 * args.n, args))
     print(f"wrote {args.out}")
 
 
@@ -214,8 +215,23 @@ def _digits(args) -> None:
     print(f"{len(x)} held-out images of {args.source}; wrote {args.out}")
 
 
+def _settings(n: int, args) -> str:
+    """The settings a table was made with: commands differ in their defaults, so every table says them."""
+    weights = "equal weights" if args.weights is None else f"weights {args.weights[0]:g}/{args.weights[1]:g}"
+    n_max = args.steps if args.n_max is None else args.n_max
+    return (
+        f"({n} source points, {args.steps} steps on a uniform grid, n_max {n_max}, n_avg {args.n_avg}, std {args.std:g}, "
+        f"{weights}, seed {args.seed})"
+    )
+
+
+def _compare(args) -> None:
+    print(_table(compare(args.n, args.std, args.weights, args.steps, args.n_max, args.n_avg, args.seed)))
+    print(_settings(args.n, args))
+
+
 def _common(p: argparse.ArgumentParser, n: int, per_mode: bool) -> None:
-    what = "points per source mode (2N in all, split by the weights)" if per_mode else "source points"
+    what = "half the source points: 2N in all, split between the modes by the weights" if per_mode else "source points"
     p.add_argument("--n", type=int, default=n, help=f"{what} (default: {n})")
     p.add_argument(
         "--std", type=float, default=1.0, help="standard deviation of every mode (default: 1; not stated in the paper)"
@@ -299,7 +315,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="the metrics table only")
     _common(p, 4000, per_mode=False)
     _edit_options(p)
-    p.set_defaults(run=lambda a: print(_table(compare(a.n, a.std, a.weights, a.steps, a.n_max, a.n_avg, a.seed))))
+    p.set_defaults(run=_compare)
     return parser
 
 

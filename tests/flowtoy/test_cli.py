@@ -32,6 +32,9 @@ def test_figure3_writes_the_figure_and_prints_the_table(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:2] == ["method", "cost"]
     assert [line[:20].strip() for line in lines[1:6]] == METHODS
+    assert (
+        lines[-2] == "(300 source points, 10 steps on a uniform grid, n_max 10, n_avg 1, std 1, equal weights, seed 0)"
+    )
     assert lines[-1] == f"wrote {out}"
     assert Image.open(out).size[0] > 100
     assert [p.name for p in out.parent.iterdir()] == ["fig.png"]  # no temporary file left behind
