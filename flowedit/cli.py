@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -205,6 +206,7 @@ def _failures_of_all_processes(failed: int) -> int:
 def _settings_options(p: argparse.ArgumentParser, seed_help: str) -> None:
     """One option per :class:`~flowedit.models.EditSettings` field, its help and defaults derived from it."""
     from .models import DEFAULTS, EditSettings
+    from .models._images import MAX_BYTES, MAX_PIXELS
 
     p.add_argument("--model", required=True, help="hub id, local directory, or tiny-sd3 / tiny-flux (offline demo)")
     for f in fields(EditSettings):
@@ -224,15 +226,24 @@ def _settings_options(p: argparse.ArgumentParser, seed_help: str) -> None:
     p.add_argument("--dtype", choices=DTYPES, help="model dtype (default: bfloat16 on CUDA, float32 on CPU)")
     p.add_argument("--device", help="torch device: cpu, cuda, cuda:N (default: cuda if available, else cpu)")
     p.add_argument("--offload", action="store_true", help="model CPU offload (diffusers), for small GPUs")
+    side, megabytes = math.isqrt(MAX_PIXELS), MAX_BYTES / 2**20
     p.add_argument(
-        "--max-pixels", type=int, default=4096 * 4096, help="largest input image, width x height (default: 4096x4096)"
+        "--max-pixels",
+        type=int,
+        default=MAX_PIXELS,
+        help=f"largest input image, width x height (default: {side}x{side})",
     )
     p.add_argument(
-        "--max-file-size", type=float, default=256, help="largest input image file in megabytes (default: 256)"
+        "--max-file-size",
+        type=float,
+        default=megabytes,
+        help=f"largest input image file in megabytes (default: {megabytes:g})",
     )
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .models import DEFAULTS
+
     parser = argparse.ArgumentParser(
         prog="flowedit", description="FlowEdit (inversion-free text-based image editing) with SD3 or FLUX.1."
     )
@@ -242,7 +253,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, help="prompt describing the source image")
     p.add_argument("--target", required=True, help="prompt describing the edit")
     p.add_argument("--out", required=True, help="output image (.png carries the edit's settings; .jpg, .webp, ...)")
-    _settings_options(p, "noise seed (default: 42 for SD3 / 10 for FLUX, as the reference)")
+    seeds = " / ".join(f"{d.seed} for {kind.upper()}" for kind, d in DEFAULTS.items())
+    _settings_options(p, f"noise seed (default: {seeds}, as the reference)")
     p.set_defaults(run=_edit)
     p = sub.add_parser("run", help="edit every entry of a batch file (reference format), resumable")
     p.add_argument("edits", help="YAML batch file: entries with input_img, source_prompt, target_prompts, target_codes")

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from .._edit import check_schedule, edit_by_inversion, flowedit, sdedit
+from .._records import short
 from ._common import center_crop_to_multiple, check_finite, non_finite_hint
 from ._flux import FluxAdapter
 from ._images import ImageLimits, open_image, to_rgb
@@ -27,14 +28,9 @@ MAX_SEED = 2**63 - 1
 FLOWEDIT_ONLY = {"n_min": 0, "n_avg": 1}  # settings only FlowEdit reads, and their values that change nothing
 
 
-def _setting(kind: type, help: str, low=None, high=None, choices=None):
+def _setting(kind: type, help: str, low=None, high=None, choices=None, **default):
     """A field of :class:`EditSettings` with what checks it and documents it (CLI help, YAML keys)."""
-    return field(metadata={"kind": kind, "help": help, "low": low, "high": high, "choices": choices})
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return field(metadata={"kind": kind, "help": help, "low": low, "high": high, "choices": choices}, **default)
 
 
 @dataclass(frozen=True)
@@ -58,9 +54,7 @@ class EditSettings:
     )
     tar_guidance: float = _setting(float, "target guidance scale", 0.0, MAX_GUIDANCE)
     seed: int = _setting(int, "noise seed", 0, MAX_SEED)
-    method: str = field(
-        default="flowedit", metadata={"kind": str, "help": "edit method", "low": None, "high": None, "choices": METHODS}
-    )
+    method: str = _setting(str, "edit method", choices=METHODS, default="flowedit")
 
     @property
     def integration_steps(self) -> int:
@@ -73,13 +67,13 @@ class EditSettings:
         spec = {f.name: f.metadata for f in fields(cls)}.get(name)
         if spec is None:
             raise ValueError(
-                f"unknown setting {_short(name)}; the settings are {', '.join(f.name for f in fields(cls))}"
+                f"unknown setting {short(name)}; the settings are {', '.join(f.name for f in fields(cls))}"
             )
         kind = spec["kind"]
         accepted = (int, float) if kind is float else kind
         if isinstance(value, bool) or not isinstance(value, accepted):
             noun = {int: "an integer", float: "a number", str: "a string"}[kind]
-            raise ValueError(f"{name} must be {noun}, got {_short(value)}")
+            raise ValueError(f"{name} must be {noun}, got {short(value)}")
         return kind(value)
 
     def check(self) -> EditSettings:
@@ -87,12 +81,12 @@ class EditSettings:
         for f in fields(self):
             value, spec = self.parse(f.name, getattr(self, f.name)), f.metadata
             if spec["choices"] is not None and value not in spec["choices"]:
-                raise ValueError(f"unknown {f.name} {_short(value)}; choose one of {', '.join(spec['choices'])}")
+                raise ValueError(f"unknown {f.name} {short(value)}; choose one of {', '.join(spec['choices'])}")
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{f.name} must be a finite number, got {value!r}")
             low, high = spec["low"], spec["high"]
             if (low is not None and value < low) or (high is not None and value > high):
-                raise ValueError(f"{f.name} must lie in [{low}, {high}], got {_short(value)}")
+                raise ValueError(f"{f.name} must lie in [{low}, {high}], got {short(value)}")
         check_schedule(self.steps, self.n_max, self.n_min, self.n_avg)
         if self.method != "flowedit":
             unused = [name for name, neutral in FLOWEDIT_ONLY.items() if getattr(self, name) != neutral]
@@ -234,7 +228,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device {_short(device)} is not a torch device; use cpu, cuda or cuda:N") from None
+        raise ValueError(f"device {short(device)} is not a torch device; use cpu, cuda or cuda:N") from None
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:

@@ -78,6 +78,12 @@ def hidden(out: Path) -> list[Path]:
     return [p for p in out.rglob(".*") if ".flowedit-locks" not in p.parts]
 
 
+def start(cmd: list[str]) -> subprocess.Popen:
+    """A run in the background, one thread, its output piped."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 def wait_for_first_output(out: Path, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while not list(out.rglob("*.png")) and time.monotonic() < deadline and proc.poll() is None:
@@ -97,10 +103,7 @@ def test_two_processes_do_every_edit_once_and_match_one_process(batch):
 def test_killed_run_resumed_with_another_process_count_finishes_everything_once(batch):
     slow = ["--model", "tiny-sd3", "--steps", "40", "--n-max", "30"]
     out = batch / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        command(batch, "killed", 1, slow), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    proc = start(command(batch, "killed", 1, slow))
     wait_for_first_output(out, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -119,11 +122,7 @@ def test_killed_run_resumed_with_another_process_count_finishes_everything_once(
 
 def test_two_independent_runs_on_one_out_dir_share_the_work(batch):
     slow = ["--model", "tiny-sd3", "--steps", "30", "--n-max", "20"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    runs = [
-        subprocess.Popen(command(batch, "shared", 1, slow), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for _ in range(2)
-    ]
+    runs = [start(command(batch, "shared", 1, slow)) for _ in range(2)]
     results = [proc.communicate(timeout=300) for proc in runs]
     assert [proc.returncode for proc in runs] == [1, 1], results[0][1][-2000:]  # the corrupt image fails
     out = batch / "shared"
@@ -137,10 +136,7 @@ def test_two_independent_runs_on_one_out_dir_share_the_work(batch):
 def test_ctrl_c_ends_a_run_with_130_one_line_and_its_finished_work_recorded(batch):
     slow = ["--model", "tiny-sd3", "--steps", "80", "--n-max", "60"]
     out = batch / "interrupted"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        command(batch, "interrupted", 1, slow), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = start(command(batch, "interrupted", 1, slow))
     wait_for_first_output(out, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
