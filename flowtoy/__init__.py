@@ -2,7 +2,7 @@
 
 :class:`GaussianMixture` gives closed-form velocities, denoisers and scores along the path
 ``z_t = (1 - t) x0 + t eps``; :mod:`flowtoy.paper` is the paper's 2-D experiment and
-:mod:`flowtoy.metrics` measures edits. Edits run on :mod:`flowedit`'s shared integrator.
+:mod:`flowtoy.metrics` measures edits; :func:`explore` makes every setting a slider. Edits run on :mod:`flowedit`'s shared integrator.
 """
 
 import os
@@ -16,4 +16,13 @@ from . import metrics, paper  # noqa: E402
 from ._edit import METHODS, Adaptive, edit, gauss_hermite  # noqa: E402
 from ._mixture import GaussianMixture  # noqa: E402
 
-__all__ = ["METHODS", "Adaptive", "GaussianMixture", "edit", "gauss_hermite", "metrics", "paper"]
+__all__ = ["METHODS", "Adaptive", "Explorer", "GaussianMixture", "edit", "explore", "gauss_hermite", "metrics", "paper"]
+
+
+def __getattr__(name: str):
+    # the explorer pulls in matplotlib (and ipywidgets when called): loaded on first use, not on import
+    if name in ("explore", "Explorer"):
+        from . import _explore
+
+        return getattr(_explore, name)
+    raise AttributeError(f"module 'flowtoy' has no attribute {name!r}")

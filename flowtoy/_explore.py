@@ -1,0 +1,266 @@
+"""``flowtoy.explore``: the paper's 2-D experiment as an interactive view, recomputed on every change.
+
+The velocities are closed form, so a whole edit of a few hundred points takes milliseconds: every setting
+can be a slider. Each panel shows one method's pairing ``x_i -> y_i`` (a line per point, coloured by the
+source mode of ``x_i``) and states its crossing fraction and transport cost. "inversion" is Euler on the
+same grid as FlowEdit (``T = steps`` uniform steps, up to ``t = n_max / T`` and back down), the
+paper's baseline; "flowedit" is Algorithm S1 with ``n_max`` and ``n_avg``.
+
+Needs ipywidgets (the ``notebooks`` extra). In a notebook, make ``flowtoy.explore()`` the last line of a
+cell. From code, set a control's ``value`` and read :attr:`Explorer.metrics`::
+
+    view = flowtoy.explore()
+    view.controls["weight"].value = 0.8
+    view.metrics["flowedit"]["crossing"]
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from . import metrics, paper
+from ._edit import edit
+from ._mixture import GaussianMixture
+
+__all__ = ["DEFAULTS", "EXPLORER_METHODS", "Explorer", "explore"]
+
+EXPLORER_METHODS = ("inversion", "flowedit", "flowedit-mean", "sdedit", "ot")
+DEFAULTS = {"weight": 0.5, "std": 1.0, "steps": 10, "n_max": 10, "n_avg": 1, "seed": 0, "n": 500}
+DEFAULT_METHODS = ("inversion", "flowedit")
+_SLIDERS = {  # name: (kind, low, high, step, description)
+    "weight": ("float", 0.05, 0.95, 0.05, "source weight"),
+    "std": ("float", 0.25, 4.0, 0.25, "std"),
+    "steps": ("int", 1, 100, 1, "steps T"),
+    "n_max": ("int", 1, 100, 1, "n_max"),
+    "n_avg": ("int", 1, 64, 1, "n_avg"),
+    "seed": ("int", 0, 999, 1, "seed"),
+    "n": ("int", 50, 3000, 50, "points N"),
+}
+_PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def _widgets():
+    try:
+        import ipywidgets
+    except ImportError as error:  # pragma: no cover - the pinned environment has it
+        raise ImportError("flowtoy.explore needs ipywidgets: pip install 'flowtoy-flowedit[notebooks]'") from error
+    return ipywidgets
+
+
+def _scaled(mixture: GaussianMixture, weight: float | None, std: float) -> GaussianMixture:
+    """``mixture`` with standard deviations times ``std`` and, if given, its first weight set to ``weight``."""
+    weights = mixture.weights
+    if weight is not None and mixture.n_components > 1:
+        rest = weights[1:] / weights[1:].sum()
+        weights = torch.cat([weights.new_tensor([weight]), (1 - weight) * rest])
+    return GaussianMixture(mixture.means, mixture.covs * std**2, weights)
+
+
+class Explorer:
+    """An interactive view of editing ``source`` -> ``target`` by several methods (see :func:`explore`).
+
+    Attributes:
+        controls: the widgets by setting name: ``weight``, ``std``, ``steps``, ``n_max``, ``n_avg``, ``seed``,
+            ``n`` (sliders) and ``methods`` (a multiple choice). Setting a ``value`` recomputes and redraws.
+        metrics: the latest numbers per shown method: ``crossing`` (fraction of points that land nearest a
+            target mode other than their source mode's nearest), ``cost`` (mean ``||y - x||^2``), ``log_p``
+            (mean exact target log-likelihood) and ``seconds`` (time of the edit).
+        source, target: the mixtures of the latest computation; ``x`` (N, 2) and ``edits`` (method -> (N, 2)).
+        figure: the :class:`~matplotlib.figure.Figure` drawn (one panel per method); ``image``: the widget that
+            shows it as PNG; ``widget``: the whole view.
+        seconds: time of the latest recompute and redraw.
+    """
+
+    def __init__(self, source: GaussianMixture | None, target: GaussianMixture | None, settings: dict[str, Any]):
+        widgets = _widgets()
+        if (source is None) != (target is None):
+            raise ValueError("give both source and target mixtures, or neither (the paper's set-up)")
+        if source is not None and (source.dim != 2 or target.dim != 2):
+            raise ValueError(f"explore draws 2-D points; got a {source.dim}-D source and a {target.dim}-D target")
+        self._given = (source, target)
+        unknown = sorted(set(settings) - set(DEFAULTS) - {"methods"})
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {', '.join(unknown)}; choose from {', '.join([*DEFAULTS, 'methods'])}"
+            )
+        values = {**DEFAULTS, "n_max": settings.get("steps", DEFAULTS["steps"]), **settings}
+        methods = tuple(values.pop("methods", DEFAULT_METHODS))
+        bad = [m for m in methods if m not in EXPLORER_METHODS]
+        if bad or not methods:
+            raise ValueError(f"methods must be some of {', '.join(EXPLORER_METHODS)}; got {methods!r}")
+        self.controls: dict[str, Any] = {}
+        for name, (kind, low, high, step, label) in _SLIDERS.items():
+            value = values[name]
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+            cls = widgets.FloatSlider if kind == "float" else widgets.IntSlider
+            self.controls[name] = cls(
+                value=value,
+                min=low,
+                max=high,
+                step=step,
+                description=label,
+                continuous_update=False,
+                style={"description_width": "initial"},
+            )
+        if values["n_max"] > values["steps"]:
+            raise ValueError(f"n_max must be <= steps, got n_max={values['n_max']} with steps={values['steps']}")
+        self.controls["n_max"].max = values["steps"]
+        self.controls["methods"] = widgets.SelectMultiple(
+            options=EXPLORER_METHODS, value=methods, description="methods", rows=len(EXPLORER_METHODS)
+        )
+        self.metrics: dict[str, dict[str, float]] = {}
+        self.edits: dict[str, torch.Tensor] = {}
+        self.figure = Figure()
+        self.image = widgets.Image(format="png")
+        self._status = widgets.HTML()
+        sliders = [self.controls[name] for name in _SLIDERS]
+        self.widget = widgets.HBox([widgets.VBox([*sliders, self.controls["methods"], self._status]), self.image])
+        self.update()
+        for control in self.controls.values():
+            control.observe(self._changed, names="value")
+
+    def _changed(self, change: dict) -> None:
+        if change["owner"] is self.controls["steps"]:
+            n_max = self.controls["n_max"]
+            follow = n_max.value == change["old"]  # an edit over all steps stays one when T changes
+            n_max.max = change["new"]  # clamps n_max's value, which triggers its own update
+            if follow and n_max.value != change["new"]:
+                n_max.value = change["new"]
+                return
+        self.update()
+
+    def settings(self) -> dict[str, Any]:
+        """The current value of every control, by name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def update(self) -> None:
+        """Recompute every shown method's edit and metrics, and redraw."""
+        tic = time.perf_counter()
+        s = self.settings()
+        given_source, given_target = self._given
+        self.source = _scaled(given_source or paper.source(), s["weight"], s["std"])
+        self.target = _scaled(given_target or paper.target(), None, s["std"])
+        self.x = self.source.sample(s["n"], generator=torch.Generator().manual_seed(s["seed"]))
+        self.edits, self.metrics = {}, {}
+        for method in s["methods"]:
+            options = {"steps": s["steps"], "n_max": s["n_max"]}
+            if method == "flowedit":
+                options["n_avg"] = s["n_avg"]
+            started = time.perf_counter()
+            y = edit(
+                self.x,
+                self.source,
+                self.target,
+                method,
+                generator=torch.Generator().manual_seed(s["seed"] + 1),
+                **options,
+            )
+            self.edits[method] = y
+            self.metrics[method] = {
+                "crossing": metrics.crossing_fraction(self.x, y, self.source, self.target),
+                "cost": metrics.transport_cost(self.x, y),
+                "log_p": metrics.target_log_likelihood(y, self.target),
+                "seconds": time.perf_counter() - started,
+            }
+        self._draw(s)
+        self.seconds = time.perf_counter() - tic
+        self._status.value = f"recomputed and drawn in {self.seconds:.2f} s"
+
+    def _title(self, method: str, s: dict[str, Any]) -> str:
+        T, n_max = s["steps"], s["n_max"]
+        start = f"from t = {n_max / T:.2f}" if n_max < T else "from t = 1"
+        solver = {
+            "inversion": f"Euler, {T} steps up and down, {start}",
+            "flowedit": f"{n_max} of {T} Euler steps, n_avg = {s['n_avg']}",
+            "flowedit-mean": f"{n_max} of {T} Euler steps, mean over noise",
+            "sdedit": f"noise to t = {n_max / T:.2f}, {n_max} Euler steps",
+            "ot": "optimal pairing with target samples",
+        }[method]
+        m = self.metrics[method]
+        return f"{method}\n{solver}\ncrossing {m['crossing']:.1%}, cost {m['cost']:.1f}"
+
+    def _layout(self, methods: tuple[str, ...]) -> None:
+        """Build one panel per method, with artists that :meth:`_draw` only updates (fast redraws)."""
+        fig = self.figure
+        fig.clear()
+        fig.set_size_inches(3.9 * len(methods), 5.0)
+        fig.subplots_adjust(left=0.6 / (3.9 * len(methods)), right=0.99, bottom=0.17, top=0.76, wspace=0.08)
+        axes = fig.subplots(1, len(methods), sharex=True, sharey=True, squeeze=False)[0]
+        self._panels = {}
+        for ax, method in zip(axes, methods, strict=True):
+            lines = LineCollection([], linewidths=0.4, alpha=0.35)
+            ax.add_collection(lines)
+            starts = ax.scatter([], [], s=4, linewidths=0)
+            ends = ax.scatter([], [], c="black", s=4, marker="x", linewidths=0.6)
+            (stars,) = ax.plot([], [], "*", ms=13, mfc="gold", mec="black", ls="none")
+            ax.set(aspect="equal", xlabel="x1")
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.yaxis.set_major_locator(MaxNLocator(5))
+            self._panels[method] = (ax, lines, starts, ends, stars)
+        axes[0].set_ylabel("x2")
+        self._methods_drawn = methods
+
+    def _draw(self, s: dict[str, Any]) -> None:
+        methods = tuple(s["methods"])
+        if getattr(self, "_methods_drawn", None) != methods:
+            self._layout(methods)
+        fig = self.figure
+        x = self.x.numpy()
+        modes = metrics.nearest_mode(self.x, self.source).numpy()
+        colors = np.array(_PALETTE)[modes % len(_PALETTE)]
+        clouds = [x, *(y.numpy() for y in self.edits.values()), self.target.means.numpy()]
+        low, high = np.min([c.min(0) for c in clouds], 0), np.max([c.max(0) for c in clouds], 0)
+        center, half = (low + high) / 2, (high - low).max() / 2 * 1.06 + 0.5
+        for method, (ax, lines, starts, ends, stars) in self._panels.items():
+            y = self.edits[method].numpy()
+            lines.set_segments(np.stack([x, y], axis=1))  # (N, 2 ends, 2)
+            lines.set_color(colors)
+            starts.set_offsets(x)
+            starts.set_facecolor(colors)
+            ends.set_offsets(y)
+            stars.set_data(*self.target.means.numpy().T)
+            ax.set(xlim=(center[0] - half, center[0] + half), ylim=(center[1] - half, center[1] + half))
+            ax.set_title(self._title(method, s), fontsize=9)
+        handles = [
+            Line2D([], [], ls="none", marker="o", ms=4, color=_PALETTE[k], label=f"source point, mode {k + 1}")
+            for k in range(self.source.n_components)
+        ]
+        handles.append(Line2D([], [], ls="none", marker="x", ms=4, color="black", label="its edit (line: the pair)"))
+        handles.append(Line2D([], [], ls="none", marker="*", ms=10, mfc="gold", mec="black", label="target mean"))
+        for legend in fig.legends:
+            legend.remove()
+        fig.legend(handles=handles, loc="lower center", ncols=len(handles), frameon=False, fontsize=8)
+        fig.suptitle(
+            f"N = {s['n']} points, source weight {s['weight']:.2f}, std {s['std']:.2f}, seed {s['seed']}", fontsize=10
+        )
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=72)
+        self.image.value = buffer.getvalue()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def explore(source: GaussianMixture | None = None, target: GaussianMixture | None = None, **settings) -> Explorer:
+    """An interactive view of the toy edit: every setting a slider, every method's pairing redrawn on change.
+
+    ``source`` and ``target`` default to the paper's 2-D mixtures (:mod:`flowtoy.paper`). Settings (each also a
+    control of the returned :class:`Explorer`): ``weight`` (the first source mode's weight; the others keep
+    their proportions), ``std`` (the modes' standard deviation for the paper's mixtures, a factor on the given
+    mixtures' standard deviations otherwise), ``steps`` (T, uniform grid), ``n_max`` (edit steps; the edit
+    starts at ``t = n_max / T``), ``n_avg`` (FlowEdit's noise draws per step), ``seed`` (of the points; the
+    edits' noise uses ``seed + 1``), ``n`` (points) and ``methods`` (some of :data:`EXPLORER_METHODS`).
+    Defaults: :data:`DEFAULTS`, inversion and FlowEdit: 10 Euler steps, where Euler inversion intermixes the
+    modes and FlowEdit does not. "flowedit-mean" in 2-D is the exact expectation over the noise.
+    """
+    return Explorer(source, target, settings)
