@@ -118,7 +118,6 @@ def _figure3(args) -> None:
     from . import plot
 
     outputs: dict = {}
-    t_max = (args.steps if args.n_max is None else args.n_max) / max(args.steps, 1)  # inversion goes up to here
     rows = compare(2 * args.n, args.std, args.weights, args.steps, args.n_max, args.n_avg, args.seed, outputs=outputs)
     fig = plot.figure3(
         outputs["x"],
@@ -129,7 +128,8 @@ def _figure3(args) -> None:
         outputs["target"],
         pairs=args.pairs,
         seed=args.seed,
-        titles=["source", f"inverted noise (t = {t_max:g})", "edit by inversion", "FlowEdit"],
+        steps=args.steps,
+        n_max=args.n_max,
     )
     _save_figure(fig, Path(args.out), args.dpi)
     print(_table(rows))
@@ -163,6 +163,16 @@ def _sweep(args) -> None:
     print(f"wrote {out / 'regime_maps.png'} and {out / 'sweep.json'}")
 
 
+_PHASES = {
+    ("inversion", "invert"): "inversion up (source ODE)",
+    ("inversion", "sample"): "inversion down (target ODE)",
+    ("flowedit", "edit"): "editing",
+    ("flowedit", "sample"): "last n_min steps: target sampling",
+    ("flowedit-mean", None): "editing",
+    ("sdedit", None): "sampling the target",
+}
+
+
 def _animate(args) -> None:
     from . import plot
 
@@ -170,10 +180,12 @@ def _animate(args) -> None:
     # FlowEdit and SDEdit start from the source points at t = n_max / T; inversion starts at t = 0.
     n_max = args.steps if args.n_max is None else args.n_max
     frames, times = [x], [0.0 if args.method == "inversion" else n_max / max(args.steps, 1)]
+    phases = ["source points"]
 
     def record(info):
         frames.append(info["z"])
         times.append(info["t_next"])
+        phases.append(_PHASES.get((args.method, info.get("phase")), ""))
 
     edit(
         x,
@@ -187,7 +199,23 @@ def _animate(args) -> None:
         callback=record,
     )
     labels = metrics.nearest_mode(x, source).numpy()
-    plot.animate(torch.stack(frames), times, labels, args.out, fps=args.fps, source=source, target=target)
+    title = {
+        "inversion": f"inversion, {n_max} Euler steps up and {n_max} down",
+        "flowedit": f"FlowEdit, {n_max} of {args.steps} Euler steps, n_avg = {args.n_avg}",
+        "flowedit-mean": f"FlowEdit (mean over noise), {n_max} of {args.steps} Euler steps",
+        "sdedit": f"SDEdit, noise to t = {n_max / max(args.steps, 1):g}, {n_max} Euler steps",
+    }.get(args.method, args.method)
+    plot.animate(
+        torch.stack(frames),
+        times,
+        labels,
+        args.out,
+        fps=args.fps,
+        source=source,
+        target=target,
+        title=title,
+        phases=phases,
+    )
     print(f"wrote {args.out} ({len(frames)} frames)")
 
 

@@ -102,15 +102,23 @@ def _stars(ax: Axes, means: torch.Tensor) -> None:
     ax.plot(m[:, 0], m[:, 1], "*", ms=15, mfc="gold", mec="black", mew=0.8, ls="none", zorder=5)
 
 
-def _legend(fig: Figure, source: GaussianMixture, target: GaussianMixture | None) -> None:
+def _legend(fig: Figure, source: GaussianMixture, target: GaussianMixture | None, extra: Sequence = ()) -> None:
+    """One legend under the figure: a dot per source mode (the colour of its points), the target means, ``extra``."""
     means = _means(source)
     handles = [
-        Line2D([], [], ls="none", marker="o", color=_PALETTE[k], label=f"source mode at ({m[0]:.1f}, {m[1]:.1f})")
+        Line2D([], [], ls="none", marker="o", color=_PALETTE[k], label=f"from source mode at ({m[0]:.1f}, {m[1]:.1f})")
         for k, m in enumerate(means)
     ]
     if target is not None:
         handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black", label="target means"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+    handles += list(extra)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False)
+
+
+def _axis_labels(ax: Axes, first: bool = True) -> None:
+    ax.set_xlabel("$x_1$")
+    if first:
+        ax.set_ylabel("$x_2$")
 
 
 def figure3(
@@ -123,9 +131,15 @@ def figure3(
     *,
     pairs: int = 0,
     seed: int = 0,
+    steps: int | None = None,
+    n_max: int | None = None,
     titles: Sequence[str] | None = None,
 ) -> Figure:
     """The four panels of FlowEdit's Fig. 3 (Kulikov et al., 2025) in one row.
+
+    ``steps`` (T) and ``n_max`` (default T) describe how the edits were made (uniform Euler grid;
+    inversion up to ``t = n_max / T`` and back down, FlowEdit over the last ``n_max`` steps), and go
+    into the default titles: the step count decides whether Euler inversion intermixes the modes.
 
     (1) the source points ``x`` with the source density's contours and the target means (stars);
     (2) ``noise``, where the inversion ODE ``dz/dt = v_src`` carries ``x`` at ``t = 1``, over the
@@ -142,7 +156,8 @@ def figure3(
     if not x.shape == noise.shape == y_inv.shape == y_fe.shape:
         shapes = ", ".join(f"{n} {p.shape}" for n, p in zip(names, (x, noise, y_inv, y_fe), strict=True))
         raise ValueError(f"x, noise, y_inversion and y_flowedit must all have shape (N, 2) with one N, got {shapes}")
-    titles = ("source", "inverted noise (t = 1)", "edit by inversion", "FlowEdit") if titles is None else titles
+    if titles is None:
+        titles = _figure3_titles(steps, n_max)
     if len(titles) != 4:
         raise ValueError(f"titles must hold 4 strings, got {len(titles)}")
     if pairs < 0:
@@ -166,8 +181,25 @@ def figure3(
             crossed = metrics.crossing_fraction(torch.from_numpy(x), torch.from_numpy(pts), source, target)
             ax.text(0.97, 0.03, f"crossed: {crossed:.1%}", transform=ax.transAxes, ha="right", va="bottom")
         ax.set(xlim=lims[0], ylim=lims[1], title=title, aspect="equal")
-    _legend(fig, source, target)
+        _axis_labels(ax, j == 0)
+    extra = [Line2D([], [], color="0.15", lw=0.8, label="density contours (1, 2, 3 std)")]
+    if len(shown):
+        extra.append(Line2D([], [], color="0.4", lw=0.8, label="a pair $x_i \\to y_i$"))
+    _legend(fig, source, target, extra)
     return fig
+
+
+def _figure3_titles(steps: int | None, n_max: int | None) -> tuple[str, str, str, str]:
+    if steps is None:
+        return ("source", "inverted noise (t = 1)", "edit by inversion", "FlowEdit")
+    n_max = steps if n_max is None else n_max
+    t_max = f"t = {n_max / steps:g}"
+    return (
+        "source",
+        f"inverted noise ({t_max}, {n_max} Euler steps)",
+        f"edit by inversion ({n_max} Euler steps up, {n_max} down)",
+        f"FlowEdit ({n_max} of {steps} Euler steps)",
+    )
 
 
 def trajectories(
@@ -199,7 +231,14 @@ def trajectories(
         ax.scatter(path[-1, :, 0], path[-1, :, 1], c=colors, s=22, marker="x", linewidths=1.2)
         _stars(ax, target.means)
         ax.set(xlim=xlim, ylim=ylim, title=f"{name} ({path.shape[0]} positions)", aspect="equal")
-    _legend(fig, source, target)
+        _axis_labels(ax, ax is axes[0, 0])
+    extra = [
+        Line2D([], [], ls="none", marker="o", color="0.3", label="start"),
+        Line2D([], [], ls="none", marker="x", color="0.3", label="end"),
+        Line2D([], [], color="0.45", ls="--", lw=0.8, label="source density"),
+        Line2D([], [], color="0.45", lw=0.8, label="target density"),
+    ]
+    _legend(fig, source, target, extra)
     return fig
 
 
@@ -239,7 +278,15 @@ def velocity_field(
     U, V = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))  # (grid, grid)
     v = mixture.velocity(torch.from_numpy(np.stack([U, V], -1)), t).detach().numpy()  # (grid, grid, 2)
     ax.quiver(U, V, v[..., 0], v[..., 1], angles="xy", color="0.15", alpha=0.75, width=0.0025)
-    ax.set(xlim=(x0, x1), ylim=(y0, y1), aspect="equal", title=f"$p_t$ and $v(z, t)$ at t = {t:g}")
+    ax.set(
+        xlim=(x0, x1),
+        ylim=(y0, y1),
+        aspect="equal",
+        xlabel="$z_1$",
+        ylabel="$z_2$",
+        title=f"$p_t$ (colour) and $v(z, t)$ (arrows, towards noise) at t = {t:g}",
+    )
+    ax.title.set_fontsize(9)
     return fig
 
 
@@ -252,6 +299,9 @@ def _heatmap(ax: Axes, values: np.ndarray, vmin: float, vmax: float, cmap: str, 
         color = "black" if luminance[i, j] > 0.5 else "white"
         ax.text(j, i, format(value, fmt), ha="center", va="center", color=color, fontsize=9)
     return image
+
+
+_SWEEP_TITLES = {"inversion": "inversion (Euler, T up + T down)", "flowedit": "FlowEdit (Euler, T steps)"}
 
 
 def regime_maps(sweep: Sweep) -> Figure:
@@ -278,13 +328,16 @@ def regime_maps(sweep: Sweep) -> Figure:
             image = _heatmap(ax, np.asarray(values[method]), vmin, vmax, cmap, fmt)
             ax.set_xticks(range(len(sweep.steps)), [str(s) for s in sweep.steps])
             ax.set_yticks(range(len(sweep.weights)), [f"{w:g}" for w in sweep.weights])
-            ax.set_title(method if r == 0 else "")
+            ax.set_title(_SWEEP_TITLES.get(method, method) if r == 0 else "")
             if r == 1:
-                ax.set_xlabel("steps")
+                ax.set_xlabel("steps T")
             if c == 0:
                 ax.set_ylabel("weight of lower-left\nsource mode")
         fig.colorbar(image, ax=axes[r, :], label=label, shrink=0.9)
-    fig.suptitle(f"N = {sweep.n} points per cell, mode std {sweep.std:g}; target modes equally weighted")
+    fig.suptitle(
+        f"N = {sweep.n} points per cell, mode std {sweep.std:g}, uniform Euler grid of T steps; "
+        "target modes equally weighted"
+    )
     return fig
 
 
@@ -297,8 +350,13 @@ def animate(
     fps: int = 12,
     source: GaussianMixture | None = None,
     target: GaussianMixture | None = None,
+    title: str = "",
+    phases: Sequence[str] | None = None,
 ) -> Path:
-    """Write a GIF of points moving: frame ``f`` shows ``frames[f]`` (``(F, N, 2)``) titled ``t = times[f]``.
+    """Write a GIF of points moving: frame ``f`` shows ``frames[f]`` (``(F, N, 2)``) at ``t = times[f]``.
+
+    Each frame is titled ``title`` (e.g. the method, solver and steps), then ``phases[f]`` when given
+    (e.g. "inversion up (source ODE)"), then ``t``.
 
     ``colors`` holds an integer mode label per point (``(N,)``, see :func:`mode_colors`). The axis
     limits are fixed and cover every frame; the source means (crosses) and target means (stars)
@@ -317,6 +375,8 @@ def animate(
             f"frames {frames.shape} needs {len(frames)} times and {frames.shape[1]} colors, "
             f"got {len(times)} and {len(rgba)}"
         )
+    if phases is not None and len(phases) != len(frames):
+        raise ValueError(f"frames {frames.shape} needs {len(frames)} phases, got {len(phases)}")
     if fps < 1:
         raise ValueError(f"fps must be a positive integer, got {fps}")
     out = Path(out)
@@ -324,17 +384,26 @@ def animate(
     extra = [_means(m) for m in (source, target) if m is not None]
     xlim, ylim = _square(frames, *extra)
     fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
-    ax.set(xlim=xlim, ylim=ylim, aspect="equal")
+    ax.set(xlim=xlim, ylim=ylim, aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
+    marks = []
     if source is not None:
         m = _means(source)
-        ax.plot(m[:, 0], m[:, 1], "P", ms=10, mfc="white", mec="black", ls="none", zorder=5)
+        ax.plot(m[:, 0], m[:, 1], "P", ms=10, mfc="white", mec="black", ls="none", zorder=5, label="source means")
     if target is not None:
         _stars(ax, target.means)
+        marks.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black", label="target means"))
     dots = ax.scatter(frames[0, :, 0], frames[0, :, 1], c=rgba, s=5, linewidths=0)
+    marks += [
+        Line2D([], [], ls="none", marker="o", ms=4, color=_PALETTE[k], label=f"points of source mode {k + 1}")
+        for k in np.unique(np.asarray(colors.cpu() if torch.is_tensor(colors) else colors))
+    ]
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + marks, loc="upper left", fontsize=7, framealpha=0.8)
 
     def draw(f: int):
         dots.set_offsets(frames[f])
-        ax.set_title(f"t = {times[f]:.3f}")
+        phase = f"{phases[f]}, " if phases is not None and phases[f] else ""
+        ax.set_title(f"{title}\n{phase}t = {times[f]:.3f}" if title else f"{phase}t = {times[f]:.3f}", fontsize=9)
         return (dots,)
 
     animation = FuncAnimation(fig, draw, frames=len(frames), blit=False)

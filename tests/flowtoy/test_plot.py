@@ -101,6 +101,23 @@ def test_figure3_pairs_join_the_chosen_points_to_their_edits(toy):
         plot.figure3(toy["x"][:10], *args[1:])
 
 
+def test_figure3_says_how_the_edits_were_made_and_labels_every_mark(toy):
+    args = (toy["x"], toy["noise"], toy["y_inv"], toy["y_fe"], toy["source"], toy["target"])
+    fig = plot.figure3(*args, pairs=5, steps=10)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "source",
+        "inverted noise (t = 1, 10 Euler steps)",
+        "edit by inversion (10 Euler steps up, 10 down)",
+        "FlowEdit (10 of 10 Euler steps)",
+    ]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["$x_1$"] * 4 and fig.axes[0].get_ylabel() == "$x_2$"
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[2:] == ["target means", "density contours (1, 2, 3 std)", "a pair $x_i \\to y_i$"]
+    assert "inverted noise (t = 0.5, 5 Euler steps)" in [
+        ax.get_title() for ax in plot.figure3(*args, steps=10, n_max=5).axes
+    ]
+
+
 def test_trajectories_one_panel_per_method_and_n_show_paths(toy, tmp_path):
     paths = toy["paths"]
     fig = plot.trajectories(paths, toy["source"], toy["target"], n_show=12, seed=5)
@@ -159,6 +176,21 @@ def test_regime_maps_annotate_every_cell_on_shared_scales(tmp_path):
     saves_png(fig, tmp_path / "regime.png")
 
 
+def test_animate_titles_each_frame_with_the_method_and_its_phase(toy, tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    titles, set_title = [], Axes.set_title
+    monkeypatch.setattr(
+        Axes, "set_title", lambda ax, label, *a, **k: titles.append(label) or set_title(ax, label, *a, **k)
+    )
+    frames = toy["paths"]["flowedit"][:3, :20]
+    labels = metrics.nearest_mode(frames[0], toy["source"])
+    title, phases = "inversion, 2 Euler steps", ["start", "up", "up"]
+    plot.animate(frames, [0.0, 0.5, 1.0], labels, tmp_path / "a.gif", title=title, phases=phases)
+    expected = [f"{title}\n{phase}, t = {t}" for phase, t in zip(phases, ("0.000", "0.500", "1.000"), strict=True)]
+    assert all(label in titles for label in expected), titles
+
+
 def test_animate_writes_one_gif_frame_per_time_and_no_temporary_file(toy, tmp_path):
     frames = toy["paths"]["flowedit"][:, :50]  # (F, 50, 2)
     times = np.linspace(1, 0, len(frames))
@@ -176,4 +208,6 @@ def test_animate_writes_one_gif_frame_per_time_and_no_temporary_file(toy, tmp_pa
         assert gif.n_frames == 3
     with pytest.raises(ValueError, match="needs 11 times"):
         plot.animate(frames, times[:4], labels, out)
+    with pytest.raises(ValueError, match="needs 11 phases"):
+        plot.animate(frames, times, labels, out, phases=["up"])
     assert sorted(p.name for p in out.parent.iterdir()) == ["edit.gif"]
