@@ -132,11 +132,12 @@ class Explorer:
     def _changed(self, change: dict) -> None:
         if change["owner"] is self.controls["steps"]:
             n_max = self.controls["n_max"]
-            follow = n_max.value == change["old"]  # an edit over all steps stays one when T changes
-            n_max.max = change["new"]  # clamps n_max's value, which triggers its own update
-            if follow and n_max.value != change["new"]:
-                n_max.value = change["new"]
-                return
+            before = n_max.value
+            n_max.max = change["new"]  # may clamp n_max's value, whose own observer then updates
+            if before == change["old"] and n_max.value != change["new"]:
+                n_max.value = change["new"]  # an edit over all steps stays one when T changes
+            if n_max.value != before:
+                return  # updated by n_max's observer
         self.update()
 
     def settings(self) -> dict[str, Any]:

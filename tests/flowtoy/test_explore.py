@@ -68,6 +68,18 @@ def test_n_max_follows_steps_when_editing_over_all_steps_and_is_clamped_otherwis
     assert view.controls["n_max"].value == 10
 
 
+def test_each_change_recomputes_once(monkeypatch):
+    view = flowtoy.explore(n=50)
+    calls = []
+    update = view.update
+    monkeypatch.setattr(view, "update", lambda: calls.append(1) or update())
+    for name, value in [("steps", 30), ("steps", 4), ("n_max", 2), ("steps", 9), ("steps", 1), ("weight", 0.3)]:
+        view.controls[name].value = value
+        assert len(calls) == 1, (name, value)
+        calls.clear()
+    assert view.controls["n_max"].value == 1
+
+
 def test_choosing_methods_redraws_one_labelled_panel_each(view):
     view.controls["methods"].value = ("inversion", "flowedit", "flowedit-mean", "sdedit", "ot")
     assert set(view.metrics) == set(flowtoy._explore.EXPLORER_METHODS)
