@@ -51,7 +51,8 @@ def check_schedule(steps: int, n_max: int, n_min: int = 0, n_avg: int = 1) -> No
 
 
 def _noise(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    """``randn_like(x)``: x's shape, dtype, device and memory format (the fill order of the draws)."""
+    return torch.randn_like(x, generator=generator)
 
 
 def flowedit(
@@ -84,9 +85,10 @@ def flowedit(
         n_max: number of steps that edit (``0 <= n_min <= n_max <= T``); ``T - n_max`` are skipped.
         n_min: number of final steps of plain target sampling.
         n_avg: noise draws averaged per step (``>= 1``).
-        generator: source of all noise. Draws happen one ``x_src``-shaped tensor at a time, in
-            step order (the ``n_avg`` draws of a step in turn), so a seed reproduces the bits of a
-            loop that calls ``randn_like(x_src)`` in the same order.
+        generator: source of all noise. Each draw is ``torch.randn_like(x_src, generator=generator)``
+            (so it fills memory in ``x_src``'s layout, e.g. channels_last), one at a time in step
+            order (the ``n_avg`` draws of a step in turn). A loop that seeds torch's default generator
+            with the same seed and calls ``randn_like(x_src)`` in that order draws the same noise.
         callback: called after each step with ``{"i", "t", "t_next", "z", "z_src", "z_tar", "phase"}``;
             ``phase`` is ``"edit"`` or ``"sample"`` (the last ``n_min`` steps).
 

@@ -67,7 +67,7 @@ def reference_sd3(pipe, x_src, src_prompt, tar_prompt, steps, n_max, n_avg, src_
     pooled = torch.cat([src[3], src[2], tar[3], tar[2]])
     pipe.scheduler.set_timesteps(steps)
     timesteps = pipe.scheduler.timesteps
-    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # the reference seeds torch's default generator and draws with randn_like
     z_edit = x_src.clone()
     for i, t in enumerate(timesteps):
         if steps - i > n_max:
@@ -76,7 +76,7 @@ def reference_sd3(pipe, x_src, src_prompt, tar_prompt, steps, n_max, n_avg, src_
         t_im1 = timesteps[i + 1] / 1000 if i + 1 < len(timesteps) else torch.zeros_like(t_i)
         v_delta = torch.zeros_like(x_src)
         for _ in range(n_avg):
-            noise = torch.randn(x_src.shape, generator=generator)
+            noise = torch.randn_like(x_src)
             zt_src = (1 - t_i) * x_src + t_i * noise
             zt_tar = z_edit + zt_src - x_src
             with torch.no_grad():
@@ -97,8 +97,69 @@ def reference_sd3(pipe, x_src, src_prompt, tar_prompt, steps, n_max, n_avg, src_
 def test_sd3_edit_equals_the_reference_algorithm_for_the_same_seed(sd3, n_avg):
     settings = sd3.settings(steps=8, n_max=6, n_avg=n_avg, src_guidance=3.5, tar_guidance=13.5, seed=7)
     ours = sd3.edit_latents(picture(), "a cat", "a dog", settings)
+    # the VAE hands over channels_last latents on CPU: randn_like fills them in that memory order
+    assert ours.source.is_contiguous(memory_format=torch.channels_last) and not ours.source.is_contiguous()
     ref = reference_sd3(sd3.pipe, ours.source, "a cat", "a dog", 8, 6, n_avg, 3.5, 13.5, 7)
-    torch.testing.assert_close(ours.edited, ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours.edited, ref, rtol=1e-5, atol=1e-5)  # float32 rounding of another grouping
+
+
+def reference_flux(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_min, n_avg, src_g, tar_g, seed):
+    """A straightforward transcription of the reference FLUX FlowEdit loop, its n_min phase included."""
+    B, C, h, w = x_unpacked.shape
+    x_src = pipe._pack_latents(x_unpacked, B, C, h, w)  # (B, L, 4C): the reference edits packed latents
+    image_ids = pipe._prepare_latent_image_ids(B, h // 2, w // 2, x_src.device, x_src.dtype)
+    config = pipe.scheduler.config
+    slope = (config.max_shift - config.base_shift) / (config.max_image_seq_len - config.base_image_seq_len)
+    mu = config.base_shift + slope * (x_src.shape[1] - config.base_image_seq_len)
+    pipe.scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+    timesteps, sigmas = pipe.scheduler.timesteps, pipe.scheduler.sigmas
+    src_embeds, src_pooled, text_ids = pipe.encode_prompt(prompt=src_prompt, prompt_2=None)
+    tar_embeds, tar_pooled, _ = pipe.encode_prompt(prompt=tar_prompt, prompt_2=None)
+
+    def velocity(latents, embeds, pooled, guidance, t):
+        with torch.no_grad():
+            return pipe.transformer(
+                hidden_states=latents,
+                timestep=t.expand(latents.shape[0]) / 1000,
+                guidance=torch.tensor([guidance]).expand(latents.shape[0]),
+                encoder_hidden_states=embeds,
+                txt_ids=text_ids,
+                img_ids=image_ids,
+                pooled_projections=pooled,
+                return_dict=False,
+            )[0]
+
+    torch.manual_seed(seed)  # the reference draws every noise with randn_like from torch's default generator
+    z_edit = x_src.clone()
+    for i, t in enumerate(timesteps):
+        if steps - i > n_max:
+            continue
+        t_i, t_im1 = sigmas[i], sigmas[i + 1]
+        if steps - i > n_min:
+            v_delta = torch.zeros_like(x_src)
+            for _ in range(n_avg):
+                noise = torch.randn_like(x_src)
+                zt_src = (1 - t_i) * x_src + t_i * noise
+                zt_tar = z_edit + zt_src - x_src
+                v_tar = velocity(zt_tar, tar_embeds, tar_pooled, tar_g, t)
+                v_delta += (1 / n_avg) * (v_tar - velocity(zt_src, src_embeds, src_pooled, src_g, t))
+            z_edit = z_edit + (t_im1 - t_i) * v_delta
+        else:
+            if i == steps - n_min:
+                xt_tar = z_edit + (t_i * torch.randn_like(x_src) + (1 - t_i) * x_src) - x_src
+            xt_tar = xt_tar + (t_im1 - t_i) * velocity(xt_tar, tar_embeds, tar_pooled, tar_g, t)
+    return z_edit if n_min == 0 else xt_tar
+
+
+@pytest.mark.parametrize("n_min, n_avg", [(0, 1), (2, 2)])
+def test_flux_edit_equals_the_reference_algorithm_for_the_same_seed(flux, n_min, n_avg):
+    settings = flux.settings(steps=7, n_max=5, n_min=n_min, n_avg=n_avg, src_guidance=1.5, tar_guidance=5.5, seed=10)
+    ours = flux.edit_latents(picture(), "a cat", "a dog", settings)
+    pixels = flux.pipe.image_processor.preprocess(flux.load_image(picture()))
+    ref = reference_flux(
+        flux.pipe, flux.adapter._vae_encode(pixels), "a cat", "a dog", 7, 5, n_min, n_avg, 1.5, 5.5, 10
+    )
+    torch.testing.assert_close(ours.edited, ref, rtol=1e-5, atol=1e-5)
 
 
 def test_schedules_equal_the_diffusers_schedulers(sd3, flux):
