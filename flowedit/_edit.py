@@ -122,17 +122,28 @@ def flowedit(
         watch.finish()
         return z
 
+    # The last n_min steps: plain target sampling (Euler) from the noisy target point at ts[T - n_min].
     t = times[switch]
-    z_src = ((1 - t) * x_src + t * _noise(x_src, generator)).unsqueeze(0)  # (1, *x.shape)
+    z_src = ((1 - t) * x_src + t * _noise(x_src, generator)).unsqueeze(0)  # (1, *x.shape): one draw
     z_tar = z_src + (z - x_src)
-    for i in range(switch, steps):
-        t, t_next = times[i], times[i + 1]
-        _, v_tar = velocity(None, z_tar, t)
-        z_tar = z_tar + (t_next - t) * watch.check(v_tar, z_tar, "velocity pair (target)", i, t)
-        if callback is not None:
-            callback(
-                {"i": i, "t": t, "t_next": t_next, "z": z_tar[0], "z_src": None, "z_tar": z_tar, "phase": "sample"}
-            )
+
+    def target(z: torch.Tensor, t: float) -> torch.Tensor:
+        return velocity(None, z, t)[1]
+
+    def sampled(info: dict) -> None:
+        callback({**info, "z": info["z"][0], "z_src": None, "z_tar": info["z"], "phase": "sample"})
+
+    report = None if callback is None else sampled
+    z_tar = _integrate(
+        z_tar,
+        target,
+        times[switch:],
+        get_solver("euler"),
+        report,
+        watch,
+        "velocity pair (target)",
+        range(switch, steps),
+    )
     watch.finish()
     return z_tar[0]
 
