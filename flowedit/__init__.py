@@ -10,7 +10,7 @@ Time ``t`` is sigma: ``t = 0`` is data, ``t = 1`` is noise, ``z_t = (1 - t) x0 +
 
 from ._edit import VelocityPair, check_schedule, edit_by_inversion, flowedit, sdedit, velocity_pair
 from ._grid import check_grid, flux_mu, flux_timesteps, linear_timesteps, sd3_timesteps, shift_timesteps
-from ._integrate import RK4, SOLVERS, Euler, Heun, Solver, Velocity, integrate
+from ._integrate import CALLBACK_KEYS, RK4, SOLVERS, Euler, Heun, Solver, Velocity, integrate
 
 _MODELS = ("DEFAULTS", "EditResult", "EditSettings", "Editor", "load")
 
@@ -24,6 +24,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "CALLBACK_KEYS",
     "Editor",
     "RK4",
     "SOLVERS",

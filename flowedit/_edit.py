@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ._grid import check_grid
-from ._integrate import Callback, Solver, Velocity, _FiniteWatch, _integrate, get_solver
+from ._integrate import Callback, Solver, Velocity, _FiniteWatch, _integrate, get_solver, step_info
 
 __all__ = ["VelocityPair", "edit_by_inversion", "flowedit", "sdedit", "velocity_pair"]
 
@@ -89,8 +89,8 @@ def flowedit(
             (so it fills memory in ``x_src``'s layout, e.g. channels_last), one at a time in step
             order (the ``n_avg`` draws of a step in turn). A loop that seeds torch's default generator
             with the same seed and calls ``randn_like(x_src)`` in that order draws the same noise.
-        callback: called after each step with ``{"i", "t", "t_next", "z", "z_src", "z_tar", "phase"}``;
-            ``phase`` is ``"edit"`` or ``"sample"`` (the last ``n_min`` steps).
+        callback: called after each step with the dict of :data:`~flowedit.CALLBACK_KEYS`; ``phase`` is
+            ``"edit"`` or ``"sample"`` (the last ``n_min`` steps, where ``z_tar`` is ``(1, *x_src.shape)``).
 
     Returns:
         The edited sample, shape of ``x_src``.
@@ -117,7 +117,7 @@ def flowedit(
         watch.check(v_tar, z_tar, "velocity pair (target)", i, t)
         z = z + (t_next - t) * (v_tar - v_src).mean(dim=0)
         if callback is not None:
-            callback({"i": i, "t": t, "t_next": t_next, "z": z, "z_src": z_src, "z_tar": z_tar, "phase": "edit"})
+            callback(step_info(i, t, t_next, z, "edit", z_src, z_tar))
     if n_min == 0:
         watch.finish()
         return z
@@ -131,7 +131,7 @@ def flowedit(
         return velocity(None, z, t)[1]
 
     def sampled(info: dict) -> None:
-        callback({**info, "z": info["z"][0], "z_src": None, "z_tar": info["z"], "phase": "sample"})
+        callback({**info, "z": info["z"][0], "z_tar": info["z"]})
 
     report = None if callback is None else sampled
     z_tar = _integrate(
@@ -143,6 +143,7 @@ def flowedit(
         watch,
         "velocity pair (target)",
         range(switch, steps),
+        "sample",
     )
     watch.finish()
     return z_tar[0]
@@ -162,7 +163,7 @@ def edit_by_inversion(
     With ``T = len(ts) - 1`` and ``t_max = ts[T - n_max]`` (``n_max = T`` by default, i.e. the full
     path to ``ts[0]``), ``x_src`` is carried up the reversed grid ``ts[T - n_max:]`` by
     ``dz/dt = v_src`` to ``z(t_max)``, then down the same grid by ``dz/dt = v_tar``. The callback
-    sees ``phase`` ``"invert"`` then ``"sample"`` besides :func:`integrate`'s keys; ``i`` indexes
+    gets :data:`~flowedit.CALLBACK_KEYS` with ``phase`` ``"invert"`` then ``"sample"``; ``i`` indexes
     ``ts`` (``t = ts[i]``), so it counts down while inverting.
 
     Raises:
@@ -180,13 +181,10 @@ def edit_by_inversion(
     first = steps - n_max
     down = times[first:]
 
-    def tagged(phase: str) -> Callback | None:
-        return None if callback is None else (lambda info: callback({**info, "phase": phase}))
-
     watch = _FiniteWatch()
     up_steps = range(steps, first, -1)  # the step from ts[i] up to ts[i - 1]
-    noise = _integrate(x_src, source, down[::-1], solver, tagged("invert"), watch, "source velocity", up_steps)
-    z = _integrate(noise, target, down, solver, tagged("sample"), watch, "target velocity", range(first, steps))
+    noise = _integrate(x_src, source, down[::-1], solver, callback, watch, "source velocity", up_steps, "invert")
+    z = _integrate(noise, target, down, solver, callback, watch, "target velocity", range(first, steps), "sample")
     watch.finish()
     return z
 
@@ -203,8 +201,8 @@ def sdedit(
     """SDEdit (Meng et al., 2022) on a flow: noise ``x_src`` to ``t0 = ts[T - n_max]`` and sample the target.
 
     ``z(t0) = (1 - t0) x_src + t0 eps`` with one draw ``eps ~ N(0, I)`` from ``generator``, then
-    ``dz/dt = v_tar`` down ``ts[T - n_max:]``. The callback gets :func:`integrate`'s keys, ``i``
-    indexing ``ts``.
+    ``dz/dt = v_tar`` down ``ts[T - n_max:]``. The callback gets :data:`~flowedit.CALLBACK_KEYS`
+    (``phase`` ``"sample"``), ``i`` indexing ``ts``.
 
     Raises:
         FloatingPointError: if a velocity value is NaN or inf, naming ``"target velocity"``, the
@@ -220,6 +218,7 @@ def sdedit(
     t0 = times[first]
     z = (1 - t0) * x_src + t0 * _noise(x_src, generator)
     watch = _FiniteWatch()
-    z = _integrate(z, target, times[first:], solver, callback, watch, "target velocity", range(first, steps))
+    indices = range(first, steps)
+    z = _integrate(z, target, times[first:], solver, callback, watch, "target velocity", indices, "sample")
     watch.finish()
     return z

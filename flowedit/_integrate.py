@@ -15,10 +15,22 @@ import torch
 
 from ._grid import check_grid
 
-__all__ = ["Euler", "Heun", "RK4", "SOLVERS", "Velocity", "integrate"]
+__all__ = ["CALLBACK_KEYS", "Euler", "Heun", "RK4", "SOLVERS", "Velocity", "integrate"]
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 Callback = Callable[[dict[str, Any]], None]
+
+# Every method calls its callback after each step with one dict of these keys (as k-diffusion's samplers do):
+# ``i`` indexes the grid ``ts`` the caller passed (the step runs from ``t = ts[i]`` to ``t_next = ts[i + 1]``),
+# ``z`` is the state at ``t_next``; ``z_src`` and ``z_tar`` are FlowEdit's noisy source and target points of the
+# step (``(n_avg, *z.shape)``; None elsewhere); ``phase`` names the part of the method the step belongs to:
+# "integrate" (plain :func:`integrate`), "edit" (FlowEdit), "invert" (inversion up), "sample" (down to t = 0).
+CALLBACK_KEYS = ("i", "t", "t_next", "z", "z_src", "z_tar", "phase")
+
+
+def step_info(i: int, t: float, t_next: float, z: torch.Tensor, phase: str, z_src=None, z_tar=None) -> dict:
+    """The callback dict of one step (keys :data:`CALLBACK_KEYS`)."""
+    return {"i": i, "t": t, "t_next": t_next, "z": z, "z_src": z_src, "z_tar": z_tar, "phase": phase}
 
 
 def check_velocity_output(v: Any, z: torch.Tensor, name: str = "velocity") -> torch.Tensor:
@@ -149,8 +161,8 @@ def integrate(
         ts: strictly monotone 1-D grid in ``[0, 1]``; decreasing samples, increasing inverts.
         method: ``"euler"`` (order 1), ``"heun"`` (order 2), ``"rk4"`` (order 4),
             or a :class:`Solver` instance.
-        callback: called after every step with ``{"i", "t", "t_next", "z"}`` (``z`` at ``t_next``,
-            ``t = ts[i]``).
+        callback: called after every step with the dict of :data:`CALLBACK_KEYS` (``z`` at ``t_next``,
+            ``t = ts[i]``, ``phase`` ``"integrate"``).
 
     Returns:
         The state at ``ts[-1]``, shape of ``z``.
@@ -179,6 +191,7 @@ def _integrate(
     watch: _FiniteWatch,
     name: str = "velocity",
     indices: range | None = None,
+    phase: str = "integrate",
 ) -> torch.Tensor:
     """:func:`integrate` on a checked grid, reporting to ``watch``; step ``j`` is called ``indices[j]``.
 
@@ -193,5 +206,5 @@ def _integrate(
     for i, t, t_next in zip(indices, times[:-1], times[1:], strict=True):
         z = solver.step(checked, z, t, t_next)
         if callback is not None:
-            callback({"i": i, "t": t, "t_next": t_next, "z": z})
+            callback(step_info(i, t, t_next, z, phase))
     return z

@@ -86,7 +86,7 @@ def _mean_flowedit(x, source, target, ts, n_max, nodes, callback):
     if n_max == 0:
         return x.clone()
     first = steps - n_max  # callbacks index the full grid ts, as every method's do
-    shifted = None if callback is None else (lambda info: callback({**info, "i": info["i"] + first}))
+    shifted = None if callback is None else (lambda info: callback({**info, "i": info["i"] + first, "phase": "edit"}))
     return integrate(x, mean_delta, ts[first:], "euler", shifted)
 
 

@@ -168,8 +168,8 @@ _PHASES = {
     ("inversion", "sample"): "inversion down (target ODE)",
     ("flowedit", "edit"): "editing",
     ("flowedit", "sample"): "last n_min steps: target sampling",
-    ("flowedit-mean", None): "editing",
-    ("sdedit", None): "sampling the target",
+    ("flowedit-mean", "edit"): "editing",
+    ("sdedit", "sample"): "sampling the target",
 }
 
 
@@ -185,7 +185,7 @@ def _animate(args) -> None:
     def record(info):
         frames.append(info["z"])
         times.append(info["t_next"])
-        phases.append(_PHASES.get((args.method, info.get("phase")), ""))
+        phases.append(_PHASES.get((args.method, info["phase"]), ""))
 
     edit(
         x,

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import EPS64, arrays, grids, mixtures, scale_of
 
-from flowedit import edit_by_inversion, flowedit, linear_timesteps, sdedit, velocity_pair
+from flowedit import CALLBACK_KEYS, edit_by_inversion, flowedit, integrate, linear_timesteps, sdedit, velocity_pair
 from flowtoy import GaussianMixture
 
 
@@ -111,6 +111,38 @@ def test_same_seed_same_bits_and_callback_trajectory():
     assert [s["i"] for s in seen] == [2, 3, 4, 5, 6, 7]
     assert [s["phase"] for s in seen] == ["edit"] * 4 + ["sample"] * 2
     assert torch.equal(seen[-1]["z"], a)
+
+
+def test_every_method_calls_back_with_the_same_keys_and_i_indexing_ts():
+    source, target = GaussianMixture([[-2.0, 0.0]], 1.0), GaussianMixture([[2.0, 0.0]], 1.0)
+    x, ts = source.sample(5, torch.Generator().manual_seed(0)), linear_timesteps(6)
+    seen = {}
+
+    def recorder(name):
+        return lambda info: seen.setdefault(name, []).append(info)
+
+    gen = torch.Generator().manual_seed(1)
+    integrate(x, target, ts, callback=recorder("integrate"))
+    flowedit(x, velocity_pair(source, target), ts, 5, 2, 3, gen, recorder("flowedit"))
+    edit_by_inversion(x, source, target, ts, 4, callback=recorder("inversion"))
+    sdedit(x, target, ts, 3, gen, callback=recorder("sdedit"))
+    assert {name: len(infos) for name, infos in seen.items()} == {
+        "integrate": 6,
+        "flowedit": 5,
+        "inversion": 8,
+        "sdedit": 3,
+    }
+    for name, infos in seen.items():
+        for info in infos:
+            assert tuple(info) == CALLBACK_KEYS, name
+            assert info["t"] == ts[info["i"]].item(), name
+            assert info["z"].shape == x.shape
+    assert [info["phase"] for info in seen["flowedit"]] == ["edit"] * 3 + ["sample"] * 2
+    assert seen["flowedit"][0]["z_src"].shape == (3, *x.shape) and seen["flowedit"][-1]["z_tar"].shape == (1, *x.shape)
+    assert {info["phase"] for info in seen["sdedit"]} == {"sample"} and {i["phase"] for i in seen["integrate"]} == {
+        "integrate"
+    }
+    assert all(info["z_src"] is None for name in ("integrate", "inversion", "sdedit") for info in seen[name])
 
 
 def test_inversion_with_an_accurate_solver_and_equal_models_is_a_round_trip():

@@ -136,7 +136,7 @@ def test_sdedit_names_the_step(monkeypatch, defer):
 def test_baseline_callbacks_index_ts():
     """``i`` indexes ``ts`` for every method (``t = ts[i]``), as in :func:`flowedit`."""
     seen = []
-    record = lambda info: seen.append((info.get("phase"), info["i"], info["t"]))  # noqa: E731
+    record = lambda info: seen.append((info["phase"], info["i"], info["t"]))  # noqa: E731
     edit_by_inversion(x0(), Poisoned(), Poisoned(), TS, n_max=3, callback=record)
     sdedit(x0(), Poisoned(), TS, 2, generator=torch.Generator().manual_seed(0), callback=record)
     assert [(phase, i) for phase, i, _ in seen] == [
@@ -146,8 +146,8 @@ def test_baseline_callbacks_index_ts():
         ("sample", 7),
         ("sample", 8),
         ("sample", 9),
-        (None, 8),
-        (None, 9),
+        ("sample", 8),
+        ("sample", 9),
     ]
     assert all(t == TS[i].item() for _, i, t in seen)
 
