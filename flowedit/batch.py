@@ -273,13 +273,11 @@ class _Run:
                 image = decode_image(data, self.requests.limits, str(job.image))
                 steps = settings.integration_steps
                 with tqdm(total=steps, desc=job.code, unit="step", leave=False, disable=not self.progress) as bar:
-                    result = self.editor.edit_latents(
+                    picture, result = self.editor.render(
                         image, job.source_prompt, job.target_prompt, settings, progress=bar
                     )
                 # Only what the request decides goes into the PNG: the same edit gives the same file.
-                own = {"request_id": request_id(request), **request, "model_calls": result.model_calls}
-                own["transport_cost"] = result.transport_cost
-                picture = self.editor.decode(result.edited, result.context)[0]
+                own = {"request_id": request_id(request), **request, **result.outcome}
             except Exception as err:  # one bad entry must not stop the run: record it and go on
                 self.fail(job, reason(err))
                 return

@@ -123,14 +123,13 @@ def _edit(args) -> int:
     editor = _loader(args, device, dtype, limits)()
     settings = editor.defaults.replace(**options, seed=args.seed)
     with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
-        result = editor.edit_latents(picture, args.source, args.target, settings, progress=bar)
+        edited, result = editor.render(picture, args.source, args.target, settings, progress=bar)
     record = {"model": args.model, "dtype": str(dtype).removeprefix("torch."), "image": str(image)}
-    record |= {"source_prompt": args.source, "target_prompt": args.target, **asdict(settings)}
-    record |= {"model_calls": result.model_calls, "transport_cost": result.transport_cost}
-    save_image(editor.decode(result.edited, result.context)[0], out, record)
+    record |= {"source_prompt": args.source, "target_prompt": args.target, **asdict(settings), **result.outcome}
+    save_image(edited, out, record)
     print(
         f"wrote {out} ({settings.method}, {settings.steps} steps, n_max {settings.n_max}, seed {settings.seed}, "
-        f"{result.model_calls} model calls, {result.seconds:.1f} s, latent transport cost {result.transport_cost:.4f})"
+        f"{result.model_calls} model calls, {result.seconds:.1f} s, latent MSE {result.latent_mse:.4f})"
     )
     return 0
 

@@ -111,7 +111,11 @@ DEFAULTS = {
 
 @dataclass(frozen=True)
 class EditResult:
-    """Latents of an edit and what it cost: ``model_calls`` transformer calls in ``seconds``."""
+    """Latents of an edit and what it cost: ``model_calls`` transformer calls in ``seconds``.
+
+    ``source`` and ``edited`` have the adapter's latent shape (SD3: ``(B, C, h, w)``; FLUX: packed
+    ``(B, L, 4C)``), float32.
+    """
 
     source: torch.Tensor
     edited: torch.Tensor
@@ -121,9 +125,18 @@ class EditResult:
     context: Any = field(default=None, repr=False)  # what decoding needs besides the latents (FLUX: shape)
 
     @property
-    def transport_cost(self) -> float:
-        """Mean squared latent distance from source to edit (the paper's transport measure)."""
+    def latent_mse(self) -> float:
+        """``mean((edited - source)^2)`` over the latent's D numbers: how far the edit moved, per number.
+
+        Not :func:`flowtoy.metrics.transport_cost`, which averages the squared *norm* over points; for one
+        image the two differ by the factor D.
+        """
         return (self.edited - self.source).square().mean().item()
+
+    @property
+    def outcome(self) -> dict[str, Any]:
+        """What the edit measured, as a result record stores it."""
+        return {"model_calls": self.model_calls, "latent_mse": self.latent_mse}
 
 
 class Editor:
@@ -204,6 +217,11 @@ class Editor:
         pixels = self.adapter.decode_latents(latents, context)
         return self.pipe.image_processor.postprocess(pixels, output_type="pil")
 
+    def render(self, image, source_prompt: str, target_prompt: str, settings: EditSettings, progress=None):
+        """Edit and decode: ``(edited PIL image, EditResult)``; the one path behind :meth:`edit` and the CLI."""
+        result = self.edit_latents(image, source_prompt, target_prompt, settings, progress)
+        return self.decode(result.edited, result.context)[0], result
+
     def edit(self, image, source_prompt: str, target_prompt: str, **options: Any):
         """Edit ``image`` (PIL image or path) from ``source_prompt`` to ``target_prompt``; returns a PIL image.
 
@@ -216,8 +234,7 @@ class Editor:
 
         settings = self.settings(**options)
         with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
-            result = self.edit_latents(image, source_prompt, target_prompt, settings, progress=bar)
-        return self.decode(result.edited, result.context)[0]
+            return self.render(image, source_prompt, target_prompt, settings, progress=bar)[0]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
