@@ -259,7 +259,7 @@ def reference_edit(editor: Editor, image: Any, settings: EditSettings) -> torch.
     """The reference loop on ``editor``'s pipeline, after the same preprocessing, VAE and prompt encoding."""
     adapter, pipe = editor.adapter, editor.pipe
     image = editor.load_image(image)
-    x = adapter.encode_image(pipe.image_processor.preprocess(image))
+    x, _ = adapter.encode_image(pipe.image_processor.preprocess(image))
     ts = adapter.timesteps(settings.steps, x)
     source = adapter.encode_prompt(SOURCE_PROMPT, settings.src_guidance)
     target = adapter.encode_prompt(TARGET_PROMPT, settings.tar_guidance)

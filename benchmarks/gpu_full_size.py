@@ -39,6 +39,7 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from bench_models import Clock, Timing, best_of, measure, reference_flux, reference_sd3  # same folder
@@ -120,6 +121,7 @@ class Case:
     name: str
     adapter: SD3Adapter | FluxAdapter
     x: torch.Tensor
+    layout: Any
     ts: torch.Tensor
     source: Branch
     target: Branch
@@ -166,7 +168,7 @@ def build_case(kind: str, tiny: bool, device: torch.device, dtype: torch.dtype, 
     settings = DEFAULTS[kind]
     gen = torch.Generator(device=device).manual_seed(seed)
     pixels = torch.rand(1, 3, size, size, generator=gen, device=device) * 2 - 1  # (1, 3, H, W) in [-1, 1]
-    x = adapter.encode_image(pixels)
+    x, layout = adapter.encode_image(pixels)
     config = transformer.config
     width, pooled = config.joint_attention_dim, config.pooled_projection_dim
 
@@ -181,13 +183,13 @@ def build_case(kind: str, tiny: bool, device: torch.device, dtype: torch.dtype, 
         ids = pipe._prepare_latent_image_ids(1, side, side, device, dtype)  # (L, 3)
     source, target = branch(settings.src_guidance), branch(settings.tar_guidance)
     name = ("tiny " if tiny else "") + ("SD3-medium" if kind == "sd3" else "FLUX.1-dev")
-    return Case(name, adapter, x, adapter.timesteps(settings.steps, x), source, target, ids, settings, pixels)
+    return Case(name, adapter, x, layout, adapter.timesteps(settings.steps, x), source, target, ids, settings, pixels)
 
 
 def ours(case: Case, settings: EditSettings) -> torch.Tensor:
     """FlowEdit through the shared integrator and the adapter's batched velocity pair."""
     generator = torch.Generator(device=case.x.device).manual_seed(settings.seed)
-    pair = case.adapter.velocity_pair(case.source, case.target)
+    pair = case.adapter.velocity_pair(case.source, case.target, case.layout)
     s = settings
     return flowedit.flowedit(case.x, pair, case.ts, s.n_max, s.n_min, s.n_avg, generator)
 
@@ -265,7 +267,7 @@ def run_case(case: Case, repeats: int, cuda: bool) -> None:
             return measure(lambda: adapter.encode_image(case.pixels), model)
 
         def decode() -> Timing:
-            return measure(lambda: adapter.decode_latents(case.x), model)
+            return measure(lambda: adapter.decode_latents(case.x, case.layout), model)
 
         vae_runs = best_of({"VAE encode": encode, "VAE decode": decode}, repeats)
         print(f"\n{'VAE':<34} {'s':>8} {'peak GB':>8}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import torch
 
@@ -42,12 +43,21 @@ class Branch:
         return self.embeds.shape[0]
 
 
+class Encoded(NamedTuple):
+    """An image's latents and their ``layout``: what decoding them and their velocities need besides the
+    tensor (FLUX: the unpacked shape its tokens come from; None where the shape says it all, as for SD3).
+    Pass the layout along with the latents; an adapter keeps no per-image state."""
+
+    latents: torch.Tensor
+    layout: Any = None
+
+
 class Adapter:
     """What SD3 and FLUX share: the VAE's latent convention and velocities built on ``_forward``.
 
-    Subclasses set ``kind`` and implement ``_forward(latents, branches, t, cache) -> velocities``
-    (one transformer call for all rows of all branches), ``encode_image``, ``decode_latents``,
-    ``timesteps`` and ``encode_prompt``.
+    Subclasses set ``kind`` and implement ``_forward(latents, branches, t, cache, layout) -> velocities``
+    (one transformer call for all rows of all branches), ``encode_image`` (pixels -> :class:`Encoded`),
+    ``decode_latents(x, layout)``, ``timesteps`` and ``encode_prompt``.
     """
 
     kind: str
@@ -77,28 +87,26 @@ class Adapter:
         pixels = vae.decode(z.to(vae.dtype), return_dict=False)[0].float()
         return check_finite(pixels, "the decoded image", vae.dtype)
 
-    def image_context(self):
-        """What decoding the current image's latents needs besides them (None unless packed)."""
-        return None
-
-    def velocity_pair(self, source: Branch, target: Branch):
+    def velocity_pair(self, source: Branch, target: Branch, layout: Any = None):
         """``(z_src, z_tar, t) -> (v_src, v_tar)`` for ``z`` of shape (n_avg, B, ...): both branches and all
-        draws in ONE transformer call per step; ``z_src = None`` evaluates the target alone."""
+        draws in ONE transformer call per step; ``z_src = None`` evaluates the target alone. ``layout`` is
+        the :class:`Encoded` layout of the latents being edited."""
         cache: dict = {}
 
         def pair(z_src, z_tar, t):
             if z_src is None:
-                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t, cache)
+                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t, cache, layout)
                 return None, v_tar.reshape(z_tar.shape)
-            v_src, v_tar = self._forward([z_src.flatten(0, 1), z_tar.flatten(0, 1)], [source, target], t, cache)
+            latents = [z_src.flatten(0, 1), z_tar.flatten(0, 1)]
+            v_src, v_tar = self._forward(latents, [source, target], t, cache, layout)
             return v_src.reshape(z_src.shape), v_tar.reshape(z_tar.shape)
 
         return pair
 
-    def velocity(self, branch: Branch):
-        """A plain velocity ``v(z, t)`` for one prompt (for inversion and SDEdit)."""
+    def velocity(self, branch: Branch, layout: Any = None):
+        """A plain velocity ``v(z, t)`` for one prompt (for inversion and SDEdit), latents of ``layout``."""
         cache: dict = {}
-        return lambda z, t: self._forward([z], [branch], t, cache)[0]
+        return lambda z, t: self._forward([z], [branch], t, cache, layout)[0]
 
 
 def expand_rows(t: torch.Tensor, copies: int) -> torch.Tensor:

@@ -122,7 +122,7 @@ class EditResult:
     settings: EditSettings
     model_calls: int
     seconds: float
-    context: Any = field(default=None, repr=False)  # what decoding needs besides the latents (FLUX: shape)
+    layout: Any = field(default=None, repr=False)  # what decoding needs besides the latents (FLUX: PackedLayout)
 
     @property
     def latent_mse(self) -> float:
@@ -179,7 +179,7 @@ class Editor:
         if hasattr(self.pipe.vae, "enable_tiling"):  # bounded VAE memory for large images only
             large = pixels.shape[-2] * pixels.shape[-1] > TILED_VAE_PIXELS
             self.pipe.vae.enable_tiling() if large else self.pipe.vae.disable_tiling()
-        x = adapter.encode_image(pixels)
+        x, layout = adapter.encode_image(pixels)
         ts = adapter.timesteps(s.steps, x)
         src = adapter.encode_prompt(source_prompt, s.src_guidance)
         tar = adapter.encode_prompt(target_prompt, s.tar_guidance)
@@ -200,27 +200,27 @@ class Editor:
 
         try:  # the integrator checks every velocity for NaN/inf (on a GPU with one sync per edit)
             if s.method == "flowedit":
-                pair = counted(adapter.velocity_pair(src, tar))
+                pair = counted(adapter.velocity_pair(src, tar, layout))
                 y = flowedit(x, pair, ts, s.n_max, s.n_min, s.n_avg, generator, step)
             elif s.method == "inversion":
-                v_src, v_tar = counted(adapter.velocity(src)), counted(adapter.velocity(tar))
+                v_src, v_tar = counted(adapter.velocity(src, layout)), counted(adapter.velocity(tar, layout))
                 y = edit_by_inversion(x, v_src, v_tar, ts, s.n_max, "euler", step)
             else:
-                y = sdedit(x, counted(adapter.velocity(tar)), ts, s.n_max, generator, "euler", step)
+                y = sdedit(x, counted(adapter.velocity(tar, layout)), ts, s.n_max, generator, "euler", step)
         except FloatingPointError as err:
             raise FloatingPointError(f"the model's {err}; {non_finite_hint(adapter.dtype)}") from None
         check_finite(y, "the edited latent", adapter.dtype)
-        return EditResult(x, y, s, calls, time.perf_counter() - start, adapter.image_context())
+        return EditResult(x, y, s, calls, time.perf_counter() - start, layout)
 
-    def decode(self, latents: torch.Tensor, context=None):
-        """Latents -> a list of PIL images; pass ``result.context`` when decoding an :class:`EditResult`."""
-        pixels = self.adapter.decode_latents(latents, context)
+    def decode(self, latents: torch.Tensor, layout=None):
+        """Latents -> a list of PIL images; pass their layout (``result.layout`` for an :class:`EditResult`)."""
+        pixels = self.adapter.decode_latents(latents, layout)
         return self.pipe.image_processor.postprocess(pixels, output_type="pil")
 
     def render(self, image, source_prompt: str, target_prompt: str, settings: EditSettings, progress=None):
         """Edit and decode: ``(edited PIL image, EditResult)``; the one path behind :meth:`edit` and the CLI."""
         result = self.edit_latents(image, source_prompt, target_prompt, settings, progress)
-        return self.decode(result.edited, result.context)[0], result
+        return self.decode(result.edited, result.layout)[0], result
 
     def edit(self, image, source_prompt: str, target_prompt: str, **options: Any):
         """Edit ``image`` (PIL image or path) from ``source_prompt`` to ``target_prompt``; returns a PIL image.

@@ -9,13 +9,34 @@ itself (:func:`flux_timestep`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from .._grid import flux_mu
-from ._common import Adapter, Branch, expand_rows
+from ._common import Adapter, Branch, Encoded, expand_rows
 
-__all__ = ["FluxAdapter", "flux_timestep"]
+__all__ = ["FluxAdapter", "PackedLayout", "flux_timestep"]
+
+
+@dataclass(frozen=True)
+class PackedLayout:
+    """The unpacked latent shape ``(batch, channels, height, width)`` behind packed latents ``(B, L, 4C)``.
+
+    Packing turns each 2x2 patch of the ``(B, C, h, w)`` latent into one token, ``L = (h / 2)(w / 2)``;
+    the token count alone does not say ``h`` and ``w``, which unpacking and the position ids need.
+    """
+
+    batch: int
+    channels: int
+    height: int
+    width: int
+
+    def unpack(self, x: torch.Tensor) -> torch.Tensor:
+        """Packed (B, L, 4C) -> (B, C, h, w)."""
+        B, C, h, w = self.batch, self.channels, self.height, self.width
+        return x.reshape(B, h // 2, w // 2, C, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(B, C, h, w)
 
 
 def flux_timestep(t: float) -> float:
@@ -26,8 +47,8 @@ def flux_timestep(t: float) -> float:
 class FluxAdapter(Adapter):
     """Wraps a ``diffusers.FluxPipeline``: packed latents, prompts, the dynamically shifted grid, velocities.
 
-    Works on one image at a time: :meth:`encode_image` remembers its latent shape and image ids,
-    which :meth:`decode_latents` and the velocities of that edit use.
+    :meth:`encode_image` returns the packed latents with their :class:`PackedLayout`, which
+    :meth:`decode_latents` and the velocities of that image take: the adapter keeps no per-image state.
     """
 
     kind = "flux"
@@ -36,27 +57,24 @@ class FluxAdapter(Adapter):
         # The VAE's factor times the 2x2 packing.
         super().__init__(pipe, pipe.vae_scale_factor * 2)
         self.guidance_embeds = bool(pipe.transformer.config.guidance_embeds)
-        self._shape: tuple[int, int, int, int] | None = None  # unpacked latent shape of the current image
-        self._image_ids: torch.Tensor | None = None
 
-    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        """``pixels`` (B, 3, H, W) in [-1, 1] -> packed float32 latents (B, L, 4C); remembers the image ids."""
+    def encode_image(self, pixels: torch.Tensor) -> Encoded:
+        """``pixels`` (B, 3, H, W) in [-1, 1] -> packed float32 latents (B, L, 4C) and their :class:`PackedLayout`."""
         x = self._vae_encode(pixels)
-        B, C, h, w = x.shape
-        self._shape = (B, C, h, w)
-        self._image_ids = self.pipe._prepare_latent_image_ids(B, h // 2, w // 2, self.device, self.dtype)
-        return self.pipe._pack_latents(x, B, C, h, w)  # (B, h/2 * w/2, 4C)
+        layout = PackedLayout(*x.shape)
+        return Encoded(self.pipe._pack_latents(x, *x.shape), layout)  # (B, h/2 * w/2, 4C)
 
-    def image_context(self):
-        """The unpacked latent shape of the current image (decoding needs it to unpack)."""
-        return self._shape
+    @staticmethod
+    def _layout(layout) -> PackedLayout:
+        if not isinstance(layout, PackedLayout):
+            raise TypeError(
+                f"FLUX latents are packed: pass the PackedLayout that encode_image returned with them, got {layout!r}"
+            )
+        return layout
 
-    def decode_latents(self, x: torch.Tensor, context=None) -> torch.Tensor:
-        """Packed latents (B, L, 4C) -> pixels (B, 3, H, W) in [-1, 1]; ``context`` is the
-        :meth:`image_context` of the image they came from (default: the last encoded image)."""
-        B, C, h, w = context or self._shape
-        latents = x.reshape(B, h // 2, w // 2, C, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(B, C, h, w)  # unpack
-        return self._vae_decode(latents)
+    def decode_latents(self, x: torch.Tensor, layout=None) -> torch.Tensor:
+        """Packed latents (B, L, 4C) of ``layout`` (from :meth:`encode_image`) -> pixels (B, 3, H, W) in [-1, 1]."""
+        return self._vae_decode(self._layout(layout).unpack(x))
 
     def timesteps(self, steps: int, x: torch.Tensor) -> torch.Tensor:
         """The scheduler's sigmas for ``linspace(1, 1/steps, steps)`` shifted by ``mu(L)``, plus 0: (steps + 1,)."""
@@ -93,8 +111,12 @@ class FluxAdapter(Adapter):
         return cache[key]
 
     def _forward(
-        self, latents: list[torch.Tensor], branches: list[Branch], t: float, cache: dict
+        self, latents: list[torch.Tensor], branches: list[Branch], t: float, cache: dict, layout=None
     ) -> list[torch.Tensor]:
+        if "image_ids" not in cache:  # (L, 3) position ids of the tokens, from the unpacked latent's size
+            shape = self._layout(layout)
+            ids = self.pipe._prepare_latent_image_ids(1, shape.height // 2, shape.width // 2, self.device, self.dtype)
+            cache["image_ids"] = ids
         n = [z.shape[0] for z in latents]
         hidden = torch.cat(latents).to(self.device, self.dtype)
         embeds, pooled, guidance, text_ids = self._conditioning(branches, n, cache)
@@ -107,7 +129,7 @@ class FluxAdapter(Adapter):
                 pooled_projections=pooled,
                 encoder_hidden_states=embeds,
                 txt_ids=text_ids,
-                img_ids=self._image_ids,
+                img_ids=cache["image_ids"],
                 return_dict=False,
             )[0].float()
         return list(out.split(n))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import Adapter, Branch, expand_rows
+from ._common import Adapter, Branch, Encoded, expand_rows
 
 __all__ = ["SD3Adapter", "sd3_timestep"]
 
@@ -27,11 +27,11 @@ class SD3Adapter(Adapter):
     def __init__(self, pipe):
         super().__init__(pipe, pipe.vae_scale_factor * pipe.transformer.config.patch_size)
 
-    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        """``pixels`` (B, 3, H, W) in [-1, 1] -> float32 latents (B, C, H/f, W/f)."""
-        return self._vae_encode(pixels)
+    def encode_image(self, pixels: torch.Tensor) -> Encoded:
+        """``pixels`` (B, 3, H, W) in [-1, 1] -> float32 latents (B, C, H/f, W/f); their shape is their layout."""
+        return Encoded(self._vae_encode(pixels), None)
 
-    def decode_latents(self, x: torch.Tensor, context=None) -> torch.Tensor:
+    def decode_latents(self, x: torch.Tensor, layout=None) -> torch.Tensor:
         """Latents (B, C, h, w) -> pixels (B, 3, H, W) in [-1, 1]."""
         return self._vae_decode(x)
 
@@ -68,7 +68,7 @@ class SD3Adapter(Adapter):
         return cache[key]
 
     def _forward(
-        self, latents: list[torch.Tensor], branches: list[Branch], t: float, cache: dict
+        self, latents: list[torch.Tensor], branches: list[Branch], t: float, cache: dict, layout=None
     ) -> list[torch.Tensor]:
         """One transformer call for several branches; returns each branch's guided velocity (float32)."""
         n = [z.shape[0] for z in latents]  # rows of each branch: n_draws * batch

@@ -52,7 +52,7 @@ def test_every_branch_edits_a_non_square_image(model, options, request):
         "model_calls": result.model_calls,
         "latent_mse": result.latent_mse,
     }
-    assert editor.decode(result.edited)[0].size == (64, 48)
+    assert editor.decode(result.edited, result.layout)[0].size == (64, 48)
     expected_calls = {"flowedit": 4, "inversion": 8, "sdedit": 4}[settings.method]
     assert result.model_calls == expected_calls  # all draws and both branches in one call per step
     assert settings.integration_steps == expected_calls  # what the progress bar counts
@@ -169,7 +169,7 @@ def test_schedules_equal_the_diffusers_schedulers(sd3, flux):
     pipe = sd3.pipe
     pipe.scheduler.set_timesteps(50)
     torch.testing.assert_close(sd3_timesteps(50, shift=3.0), pipe.scheduler.sigmas.double(), rtol=0, atol=1e-6)
-    x = flux.adapter.encode_image(flux.pipe.image_processor.preprocess(picture(64, 64)))
+    x, _ = flux.adapter.encode_image(flux.pipe.image_processor.preprocess(picture(64, 64)))
     ts = flux.adapter.timesteps(28, x)
     mu = flowedit.flux_mu(x.shape[1])
     torch.testing.assert_close(flux_timesteps(28, mu=mu), ts, rtol=0, atol=1e-6)
@@ -207,11 +207,16 @@ def test_bad_settings_fail_before_any_model_work(sd3):
     assert sd3.settings() == editor_module.DEFAULTS["sd3"]
 
 
-def test_flux_decodes_an_earlier_edit_after_encoding_another_image(flux):
+def test_flux_keeps_no_image_state_its_latents_layout_travels_with_them(flux):
     wide = flux.edit_latents(picture(64, 48), "a cat", "a dog", flux.settings(**FAST))
     tall = flux.edit_latents(picture(48, 64), "a cat", "a dog", flux.settings(**FAST))
-    assert flux.decode(wide.edited, wide.context)[0].size == (64, 48)
-    assert flux.decode(tall.edited, tall.context)[0].size == (48, 64)
+    assert flux.decode(wide.edited, wide.layout)[0].size == (64, 48)
+    assert flux.decode(tall.edited, tall.layout)[0].size == (48, 64)
+    assert wide.edited.shape == tall.edited.shape  # 12 x 16 and 16 x 12 tokens: only the layout tells them apart
+    again = flux.edit_latents(picture(64, 48), "a cat", "a dog", flux.settings(**FAST))
+    assert torch.equal(again.edited, wide.edited)  # encoding the tall image in between changed nothing
+    with pytest.raises(TypeError, match="pass the PackedLayout"):
+        flux.adapter.decode_latents(wide.edited)
 
 
 def test_a_failed_edit_does_not_taint_the_next_one(sd3, monkeypatch):
