@@ -303,7 +303,7 @@ def tradeoff(
     by each method at each ``n_max``; the target probability, cost and style kept are averaged over
     images, then over pairs.
     """
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     pairs = tuple(pairs or [(s, t) for s in range(10) for t in range(10) if s != t])
     shape = (len(pairs), len(n_max))

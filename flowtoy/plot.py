@@ -112,7 +112,8 @@ def _legend(fig: Figure, source: GaussianMixture, target: GaussianMixture | None
     if target is not None:
         handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black", label="target means"))
     handles += list(extra)
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False)
+    columns = max(1, int(fig.get_figwidth() // 2.6))  # about 2.6 inches per entry: nothing clipped in narrow figures
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), columns), frameon=False)
 
 
 def _axis_labels(ax: Axes, first: bool = True) -> None:
