@@ -19,7 +19,7 @@ from typing import Any
 
 from ._files import read_regular_file
 from ._records import short
-from .models._editor import EditSettings
+from .models._settings import EditSettings
 
 __all__ = ["EditJob", "check_name", "load_jobs"]
 

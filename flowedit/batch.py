@@ -40,8 +40,8 @@ from typing import Any
 from ._files import temporaries_of
 from ._jobs import LOCKS, RESULTS, EditJob, load_jobs
 from ._records import append_record, differences, embedded_record, read_records, reason, request_id, save_image
-from .models._editor import EditSettings
 from .models._images import ImageLimits, decode_image, read_image_file
+from .models._settings import EditSettings
 
 __all__ = [
     "BatchSummary",

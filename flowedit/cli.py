@@ -8,7 +8,6 @@ any edit failed and lists them; Ctrl-C exits with 130 and leaves no partial outp
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -23,19 +22,6 @@ DTYPES = ("float32", "bfloat16", "float16")
 MAX_MESSAGE = 500  # characters of an error line
 
 
-def model_kind(model: str) -> str | None:
-    """``"sd3"`` or ``"flux"`` from a model name or a local directory's model_index.json; None if unknown."""
-    if model in ("tiny-sd3", "tiny-flux"):
-        return model[5:]
-    index = Path(model) / "model_index.json"
-    try:
-        name = json.loads(index.read_text()).get("_class_name", "") if index.is_file() else model
-    except (OSError, ValueError, AttributeError):
-        return None
-    name = str(name).lower()
-    return "flux" if "flux" in name else "sd3" if ("stablediffusion3" in name or "stable-diffusion-3" in name) else None
-
-
 def _options(args) -> dict:
     from .models import EditSettings
 
@@ -44,10 +30,10 @@ def _options(args) -> dict:
 
 def _family_defaults(model: str):
     """The model family's default settings if the name tells the family, else None (known after loading)."""
-    from .models import DEFAULTS
+    from .models._families import family_of_name
 
-    kind = model_kind(model)
-    return None if kind is None else DEFAULTS[kind]
+    family = family_of_name(model)
+    return None if family is None else family.defaults
 
 
 def _limits(args):
@@ -137,7 +123,7 @@ def _edit(args) -> int:
 def _run(args) -> int:
     from ._records import printable
     from .batch import load_jobs, process_shard, run_jobs
-    from .models._editor import MAX_SEED
+    from .models._settings import MAX_SEED
 
     limits = _limits(args)  # the run's own options first: they fail at once, before a large batch file is read
     run_seed = 0 if args.seed is None else args.seed
@@ -204,23 +190,24 @@ def _failures_of_all_processes(failed: int) -> int:
 
 def _settings_options(p: argparse.ArgumentParser, seed_help: str) -> None:
     """One option per :class:`~flowedit.models.EditSettings` field, its help and defaults derived from it."""
-    from .models import DEFAULTS, EditSettings
+    from .models import FAMILIES, EditSettings
     from .models._images import MAX_BYTES, MAX_PIXELS
 
-    p.add_argument("--model", required=True, help="hub id, local directory, or tiny-sd3 / tiny-flux (offline demo)")
+    tiny = " / ".join(f"tiny-{name}" for name in FAMILIES)
+    p.add_argument("--model", required=True, help=f"hub id, local directory, or {tiny} (offline demo)")
     for f in fields(EditSettings):
         meta = f.metadata
         if f.name == "seed":
             p.add_argument("--seed", type=int, help=seed_help)
             continue
-        defaults = " / ".join(f"{getattr(d, f.name)} for {kind.upper()}" for kind, d in DEFAULTS.items())
+        defaults = ", ".join(f"{name} {getattr(family.defaults, f.name)}" for name, family in FAMILIES.items())
         bounds = f"; at most {meta['high']}" if meta["high"] is not None and f.name in ("steps", "n_avg") else ""
         p.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
             type=meta["kind"],
             choices=meta["choices"],
-            help=f"{meta['help']} (default: {defaults}{bounds})",
+            help=f"{meta['help']} (default: the model family's: {defaults}{bounds})",
         )
     p.add_argument("--dtype", choices=DTYPES, help="model dtype (default: bfloat16 on CUDA, float32 on CPU)")
     p.add_argument("--device", help="torch device: cpu, cuda, cuda:N (default: cuda if available, else cpu)")
@@ -241,10 +228,11 @@ def _settings_options(p: argparse.ArgumentParser, seed_help: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .models import DEFAULTS
+    from .models import FAMILIES
 
     parser = argparse.ArgumentParser(
-        prog="flowedit", description="FlowEdit (inversion-free text-based image editing) with SD3 or FLUX.1."
+        prog="flowedit",
+        description="FlowEdit (inversion-free text-based image editing) with SD3, SD3.5 and FLUX.1 models.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("edit", help="edit one image")
@@ -252,8 +240,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, help="prompt describing the source image")
     p.add_argument("--target", required=True, help="prompt describing the edit")
     p.add_argument("--out", required=True, help="output image (.png carries the edit's settings; .jpg, .webp, ...)")
-    seeds = " / ".join(f"{d.seed} for {kind.upper()}" for kind, d in DEFAULTS.items())
-    _settings_options(p, f"noise seed (default: {seeds}, as the reference)")
+    seeds = ", ".join(f"{name} {family.defaults.seed}" for name, family in FAMILIES.items())
+    _settings_options(p, f"noise seed (default: the model family's: {seeds})")
     p.set_defaults(run=_edit)
     p = sub.add_parser("run", help="edit every entry of a batch file (reference format), resumable")
     p.add_argument("edits", help="YAML batch file: entries with input_img, source_prompt, target_prompts, target_codes")
@@ -265,7 +253,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     _settings_options(p, "run seed: each edit's seed derives from it, the image and the prompts (default: 0)")
     p.set_defaults(run=_run)
+    p = sub.add_parser("models", help="the supported model families, how they differ and their default settings")
+    p.set_defaults(run=_models)
     return parser
+
+
+def _models(args) -> int:
+    from dataclasses import asdict
+
+    from .models import FAMILIES
+
+    for family in FAMILIES.values():
+        print(f"{family.name}: {family.title} ({family.pipeline}; offline: tiny-{family.name})")
+        facts = {
+            "timestep": family.timestep,
+            "guidance": family.guidance,
+            "latents": family.latents,
+            "packing": family.packing,
+            "schedule": family.schedule,
+            "media": family.media,
+        }
+        for key, value in facts.items():
+            print(f"  {key + ':':<10} {value}")
+        defaults = ", ".join(f"{key} {value}" for key, value in asdict(family.defaults).items())
+        print(f"  {'defaults:':<10} {defaults}\n  {'':<10} ({family.defaults_from})")
+    return 0
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

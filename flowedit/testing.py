@@ -42,7 +42,7 @@ import torch
 if TYPE_CHECKING:
     import diffusers
 
-__all__ = ["tiny_flux_pipeline", "tiny_sd3_pipeline"]
+__all__ = ["tiny_flux_pipeline", "tiny_sd3_pipeline"]  # tiny-sd35 and tiny-flux-schnell: options of these
 
 _WORDS = """
 a an the of and with in on at to from by for is are
@@ -257,8 +257,11 @@ def _ready(modules: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
     return modules
 
 
-def tiny_sd3_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32) -> diffusers.StableDiffusion3Pipeline:
-    """A real ``StableDiffusion3Pipeline`` (SD3.0 layout) with tiny random weights, built in memory.
+def tiny_sd3_pipeline(
+    seed: int = 0, dtype: torch.dtype = torch.float32, sd35: bool = False
+) -> diffusers.StableDiffusion3Pipeline:
+    """A real ``StableDiffusion3Pipeline`` (SD3.0 layout, or SD3.5 medium's with ``sd35=True``) with tiny random
+    weights, built in memory.
 
     Components (weights drawn with ``torch.manual_seed(seed)`` inside ``torch.random.fork_rng``, so the
     same seed gives bitwise-identical weights and the global RNG state is left untouched):
@@ -266,6 +269,8 @@ def tiny_sd3_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32) -> diff
     - ``transformer``: ``SD3Transformer2DModel``, 2 joint blocks (the last one context-pre-only, as in
       SD3), 4 heads x 8 = width 32, ``patch_size=2``, ``in/out_channels=4``, ``sample_size=32``,
       ``joint_attention_dim=128`` (T5 width), ``caption_projection_dim=32``, ``pooled_projection_dim=80``.
+      With ``sd35=True``, SD3.5 medium's two additions: RMS normalisation of queries and keys
+      (``qk_norm="rms_norm"``) and a dual-attention first block (``dual_attention_layers=(0,)``).
     - ``vae``: ``AutoencoderKL``, factor 2, 4 latent channels, ``scaling_factor=1.5305``,
       ``shift_factor=0.0609`` (SD3's values).
     - ``scheduler``: ``FlowMatchEulerDiscreteScheduler(shift=3.0)``.
@@ -297,6 +302,7 @@ def tiny_sd3_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32) -> diff
                 caption_projection_dim=32,  # must equal the width, heads x head dim
                 pooled_projection_dim=sum(clip_widths),
                 out_channels=_LATENT_CHANNELS,
+                **({"qk_norm": "rms_norm", "dual_attention_layers": (0,)} if sd35 else {}),
             ),
             "vae": _vae(diffusers, scaling_factor=1.5305, shift_factor=0.0609),
             "text_encoder": transformers.CLIPTextModelWithProjection(
@@ -332,8 +338,9 @@ def tiny_flux_pipeline(
       ``pooled_projection_dim=32`` (CLIP width: FLUX uses ``CLIPTextModel``'s pooled output).
     - ``vae``: ``AutoencoderKL``, factor 2, 4 latent channels, ``scaling_factor=0.3611``,
       ``shift_factor=0.1159`` (FLUX's values).
-    - ``scheduler``: ``FlowMatchEulerDiscreteScheduler`` with FLUX's dynamic shifting
-      (``base_shift=0.5``, ``max_shift=1.15``, ``base_image_seq_len=256``, ``max_image_seq_len=4096``).
+    - ``scheduler``: ``FlowMatchEulerDiscreteScheduler`` with FLUX.1 [dev]'s dynamic shifting
+      (``base_shift=0.5``, ``max_shift=1.15``, ``base_image_seq_len=256``, ``max_image_seq_len=4096``);
+      schnell-like (``guidance_embeds=False``): ``shift=1``, no dynamic shifting, as FLUX.1 [schnell].
     - ``text_encoder``: ``CLIPTextModel``, width 32, 2 layers; ``text_encoder_2``: ``T5EncoderModel``,
       ``d_model=32``, 2 layers; ``tokenizer`` (CLIP, 77) and ``tokenizer_2`` (T5, 512): see the module doc.
 
@@ -364,10 +371,10 @@ def tiny_flux_pipeline(
             "text_encoder": transformers.CLIPTextModel(_clip_config(transformers, tokenizer, width, "quick_gelu")),
             "text_encoder_2": _t5_encoder(transformers, tokenizer_2, width),
         }
-    scheduler = diffusers.FlowMatchEulerDiscreteScheduler(
+    scheduler = diffusers.FlowMatchEulerDiscreteScheduler(  # schnell: no shift at all, as its scheduler config
         num_train_timesteps=1000,
-        shift=3.0,
-        use_dynamic_shifting=True,
+        shift=3.0 if guidance_embeds else 1.0,
+        use_dynamic_shifting=guidance_embeds,
         base_shift=0.5,
         max_shift=1.15,
         base_image_seq_len=256,

@@ -3,12 +3,16 @@
 diffusers, transformers and PIL are imported lazily, only when a pipeline is built or loaded.
 """
 
-from ._editor import DEFAULTS, Editor, EditResult, EditSettings, load
+from ._editor import DEFAULTS, Editor, EditResult, load
+from ._families import FAMILIES, Family
 from ._flux import FluxAdapter, flux_timestep
 from ._sd3 import SD3Adapter, sd3_timestep
+from ._settings import EditSettings
 
 __all__ = [
     "DEFAULTS",
+    "FAMILIES",
+    "Family",
     "EditResult",
     "EditSettings",
     "Editor",

@@ -1,112 +1,25 @@
-"""``flowedit.models.Editor``: edit images with SD3 or FLUX through the shared integrator."""
+"""``flowedit.models.Editor``: edit images with any supported family through the shared integrator."""
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .._edit import check_schedule, edit_by_inversion, flowedit, sdedit
+from .._edit import edit_by_inversion, flowedit, sdedit
 from .._records import short
-from ._common import center_crop_to_multiple, check_finite, non_finite_hint
-from ._flux import FluxAdapter
+from ._common import Adapter, center_crop_to_multiple, check_finite, non_finite_hint
+from ._families import FAMILIES, Family, family_of
 from ._images import ImageLimits, open_image, to_rgb
-from ._sd3 import SD3Adapter
+from ._settings import EditSettings
 
 __all__ = ["DEFAULTS", "EditResult", "EditSettings", "Editor", "load"]
 
-METHODS = ("flowedit", "inversion", "sdedit")
 TILED_VAE_PIXELS = 1536 * 1536  # larger images are encoded and decoded by the VAE in tiles
-MAX_STEPS = 1000  # diffusers' flow schedulers are trained on 1000 timesteps: no finer grid exists
-MAX_N_AVG = 64  # all draws go into one model call: activation memory grows with n_avg
-MAX_GUIDANCE = 100.0
-MAX_SEED = 2**63 - 1
-FLOWEDIT_ONLY = {"n_min": 0, "n_avg": 1}  # settings only FlowEdit reads, and their values that change nothing
-
-
-def _setting(kind: type, help: str, low=None, high=None, choices=None, **default):
-    """A field of :class:`EditSettings` with what checks it and documents it (CLI help, YAML keys)."""
-    return field(metadata={"kind": kind, "help": help, "low": low, "high": high, "choices": choices}, **default)
-
-
-@dataclass(frozen=True)
-class EditSettings:
-    """Everything that decides an edit besides the image and prompts (the paper's notation).
-
-    Every setting is declared once here, with its type, bounds and help: :meth:`check`, the
-    ``flowedit`` command-line options, the keys a batch file may override and the result records
-    all derive from these fields.
-
-    A guidance scale <= 1 turns classifier-free guidance off for SD3 (diffusers' convention: only the
-    conditional half is evaluated); FLUX feeds the scale to its guidance embedding as it is.
-    """
-
-    steps: int = _setting(int, "sampling steps T on the model's sigma grid", 1, MAX_STEPS)
-    n_max: int = _setting(int, "steps that edit (<= steps); the first T - n_max are skipped", 0, MAX_STEPS)
-    n_min: int = _setting(int, "final steps of plain target sampling (<= n_max; flowedit only)", 0, MAX_STEPS)
-    n_avg: int = _setting(int, "noise draws averaged per step, all in one model call (flowedit only)", 1, MAX_N_AVG)
-    src_guidance: float = _setting(
-        float, "source guidance scale (SD3: <= 1 turns classifier-free guidance off)", 0.0, MAX_GUIDANCE
-    )
-    tar_guidance: float = _setting(float, "target guidance scale", 0.0, MAX_GUIDANCE)
-    seed: int = _setting(int, "noise seed", 0, MAX_SEED)
-    method: str = _setting(str, "edit method", choices=METHODS, default="flowedit")
-
-    @property
-    def integration_steps(self) -> int:
-        """ODE steps the edit runs: ``n_max`` (twice that for inversion: up, then down)."""
-        return 2 * self.n_max if self.method == "inversion" else self.n_max
-
-    @classmethod
-    def parse(cls, name: str, value: Any) -> Any:
-        """``value`` as setting ``name`` wants it (an int for a float setting is fine), or ``ValueError``."""
-        spec = {f.name: f.metadata for f in fields(cls)}.get(name)
-        if spec is None:
-            raise ValueError(
-                f"unknown setting {short(name)}; the settings are {', '.join(f.name for f in fields(cls))}"
-            )
-        kind = spec["kind"]
-        accepted = (int, float) if kind is float else kind
-        if isinstance(value, bool) or not isinstance(value, accepted):
-            noun = {int: "an integer", float: "a number", str: "a string"}[kind]
-            raise ValueError(f"{name} must be {noun}, got {short(value)}")
-        return kind(value)
-
-    def check(self) -> EditSettings:
-        """Raise ``ValueError`` naming the setting, its value and the allowed range unless all are valid."""
-        for f in fields(self):
-            value, spec = self.parse(f.name, getattr(self, f.name)), f.metadata
-            if spec["choices"] is not None and value not in spec["choices"]:
-                raise ValueError(f"unknown {f.name} {short(value)}; choose one of {', '.join(spec['choices'])}")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
-            low, high = spec["low"], spec["high"]
-            if (low is not None and value < low) or (high is not None and value > high):
-                raise ValueError(f"{f.name} must lie in [{low}, {high}], got {short(value)}")
-        check_schedule(self.steps, self.n_max, self.n_min, self.n_avg)
-        if self.method != "flowedit":
-            unused = [name for name, neutral in FLOWEDIT_ONLY.items() if getattr(self, name) != neutral]
-            if unused:
-                raise ValueError(
-                    f"{' and '.join(unused)} only apply to method flowedit, not {self.method}; leave them out"
-                )
-        return self
-
-    def replace(self, **options: Any) -> EditSettings:
-        """These settings with every non-None option applied (types parsed), checked."""
-        parsed = {name: self.parse(name, value) for name, value in options.items() if value is not None}
-        return replace(self, **parsed).check()
-
-
-# The reference implementation's defaults, which are the paper's.
-DEFAULTS = {
-    "sd3": EditSettings(steps=50, n_max=33, n_min=0, n_avg=1, src_guidance=3.5, tar_guidance=13.5, seed=42),
-    "flux": EditSettings(steps=28, n_max=24, n_min=0, n_avg=1, src_guidance=1.5, tar_guidance=5.5, seed=10),
-}
+DEFAULTS = {name: family.defaults for name, family in FAMILIES.items()}  # each family's default settings
 
 
 @dataclass(frozen=True)
@@ -140,21 +53,19 @@ class EditResult:
 
 
 class Editor:
-    """Edits images with one pipeline; build with :func:`load` or :meth:`from_pipeline`."""
+    """Edits images with one pipeline of a supported :class:`~flowedit.models.Family`; build with :func:`load`
+    or :meth:`from_pipeline`. ``defaults`` are the family's settings."""
 
-    def __init__(self, adapter: SD3Adapter | FluxAdapter, limits: ImageLimits | None = None):
-        self.adapter = adapter
-        self.defaults = DEFAULTS[adapter.kind]
+    def __init__(self, adapter: Adapter, family: Family, limits: ImageLimits | None = None):
+        self.adapter, self.family = adapter, family
+        self.defaults = family.defaults
         self.limits = limits or ImageLimits()  # the largest image file and pixel count accepted from a path
 
     @classmethod
     def from_pipeline(cls, pipe) -> Editor:
-        name = type(pipe).__name__
-        if name.startswith("StableDiffusion3"):
-            return cls(SD3Adapter(pipe))
-        if name.startswith("Flux"):
-            return cls(FluxAdapter(pipe))
-        raise TypeError(f"unsupported pipeline {name}; use a StableDiffusion3Pipeline or a FluxPipeline")
+        """An editor for a loaded diffusers pipeline; its family is read from the pipeline (``TypeError`` if none)."""
+        family = family_of(pipe)
+        return cls(family.adapter(pipe), family)
 
     @property
     def pipe(self):
@@ -269,19 +180,17 @@ def default_dtype(device: torch.device) -> torch.dtype:
 def load(
     model: str, device: str | torch.device | None = None, dtype: torch.dtype | None = None, offload: bool = False
 ) -> Editor:
-    """An :class:`Editor` for a hub id or local directory of an SD3 or FLUX.1 pipeline (``from_pretrained``).
+    """An :class:`Editor` for a hub id or local directory of a supported pipeline (``from_pretrained``).
 
-    ``"tiny-sd3"`` and ``"tiny-flux"`` build the offline random-weight pipelines of :mod:`flowedit.testing`.
+    ``"tiny-<family>"`` (``tiny-sd3``, ``tiny-sd35``, ``tiny-flux``, ``tiny-flux-schnell``: see ``flowedit models``)
+    builds that family's offline random-weight pipeline from :mod:`flowedit.testing`.
     ``dtype`` defaults to bfloat16 on CUDA and float32 on CPU. ``offload=True`` keeps the modules on
     the CPU and moves each to the GPU only while it runs (diffusers' model CPU offload).
     """
     device = resolve_device(device)
     dtype = default_dtype(device) if dtype is None else dtype
-    if model in ("tiny-sd3", "tiny-flux"):
-        from .. import testing
-
-        build = testing.tiny_sd3_pipeline if model == "tiny-sd3" else testing.tiny_flux_pipeline
-        return Editor.from_pipeline(build(dtype=dtype).to(device))
+    if model.startswith("tiny-") and model[5:] in FAMILIES:
+        return Editor.from_pipeline(FAMILIES[model[5:]].tiny(dtype=dtype).to(device))
     try:
         from diffusers import DiffusionPipeline
     except ImportError as err:

@@ -66,7 +66,9 @@ def test_builds_the_real_pipeline_class_in_eval_mode(name):
     assert not any(m.training for m in modules(pipe).values())
     if name != "sd3":
         assert pipe.transformer.config.guidance_embeds == (name == "flux-dev")
-        assert pipe.scheduler.config.use_dynamic_shifting
+        # FLUX.1 [dev]: shift by mu(L); [schnell]: the linear sigmas, as their scheduler configs say
+        assert pipe.scheduler.config.use_dynamic_shifting == (name == "flux-dev")
+        assert pipe.scheduler.config.shift == (3.0 if name == "flux-dev" else 1.0)
     else:
         assert pipe.scheduler.config.shift == 3.0
 

@@ -1,0 +1,167 @@
+"""The model families FlowEdit runs on, each a short description: what differs between diffusers' flow pipelines.
+
+A family names its diffusers pipeline class, the adapter whose mechanics it uses, how it differs from its
+siblings (timestep convention, guidance kind, latent normalisation, packing, sigma schedule, media), its
+default :class:`~flowedit.models.EditSettings` and where those come from, and how to build its tiny offline
+pipeline. ``flowedit models`` prints this table; :func:`family_of` picks the family of a loaded pipeline and
+:func:`family_of_name` the family a model name or directory announces before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._flux import FluxAdapter
+from ._sd3 import SD3Adapter
+from ._settings import EditSettings
+
+__all__ = ["FAMILIES", "Family", "family_of", "family_of_name"]
+
+REFERENCE = "the reference implementation's, which are the paper's"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family: a diffusers pipeline class and the few facts an editor needs about it."""
+
+    name: str
+    title: str
+    pipeline: str  # diffusers pipeline class
+    adapter: type  # the adapter class whose mechanics run it
+    timestep: str  # what the transformer takes for the sigma t
+    guidance: str  # how a guidance scale enters
+    latents: str  # the VAE latent normalisation
+    packing: str
+    schedule: str
+    defaults: EditSettings
+    defaults_from: str  # where the defaults come from
+    tiny: Callable[..., Any]  # (dtype=...) -> a tiny random-weight pipeline of this family
+    media: str = "image"
+
+    def matches(self, pipe) -> bool:
+        """Whether ``pipe`` (a loaded diffusers pipeline) belongs to this family."""
+        if type(pipe).__name__ != self.pipeline:
+            return False
+        config = pipe.transformer.config
+        if self.pipeline == "StableDiffusion3Pipeline":
+            return (config.get("qk_norm") is not None) == (self.name == "sd35")
+        return bool(config.get("guidance_embeds")) == (self.name == "flux")
+
+
+def _tiny(builder: str, **options: Any) -> Callable[..., Any]:
+    def build(dtype=None):
+        from .. import testing
+
+        return getattr(testing, builder)(**options, **({} if dtype is None else {"dtype": dtype}))
+
+    return build
+
+
+_SD3 = dict(
+    pipeline="StableDiffusion3Pipeline",
+    adapter=SD3Adapter,
+    timestep="1000 t",
+    guidance="classifier-free: [negative, prompt] rows, off for a scale <= 1",
+    latents="(mode - shift_factor) * scaling_factor",
+    packing="none (the transformer patches 2x2 itself)",
+    schedule="static shift 3 of the linear sigmas",
+)
+_FLUX = dict(
+    pipeline="FluxPipeline",
+    adapter=FluxAdapter,
+    timestep="t",
+    latents="(mode - shift_factor) * scaling_factor",
+    packing="2x2 patches into tokens (B, L, 4C)",
+)
+
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family(
+            name="sd3",
+            title="Stable Diffusion 3 (medium)",
+            defaults=EditSettings(steps=50, n_max=33, n_min=0, n_avg=1, src_guidance=3.5, tar_guidance=13.5, seed=42),
+            defaults_from=REFERENCE,
+            tiny=_tiny("tiny_sd3_pipeline"),
+            **_SD3,
+        ),
+        Family(
+            name="sd35",
+            title="Stable Diffusion 3.5 (medium, large)",
+            # SD3.5 keeps SD3's rectified flow, grid (shift 3), CFG and latent convention; its transformer adds
+            # QK normalisation (and dual attention layers in medium). Not tuned on real weights: SD3's settings,
+            # whose start at t = 0.85 and guidance range are the paper's for this architecture.
+            defaults=EditSettings(steps=50, n_max=33, n_min=0, n_avg=1, src_guidance=3.5, tar_guidance=13.5, seed=42),
+            defaults_from="reasoned, not tuned on real weights: SD3's (same grid, guidance and latents)",
+            tiny=_tiny("tiny_sd3_pipeline", sd35=True),
+            **_SD3,
+        ),
+        Family(
+            name="flux",
+            title="FLUX.1 [dev]",
+            guidance="embedded: the scale is an input of the guidance-distilled transformer",
+            schedule="dynamic shift mu(L), linear in the token count L",
+            defaults=EditSettings(steps=28, n_max=24, n_min=0, n_avg=1, src_guidance=1.5, tar_guidance=5.5, seed=10),
+            defaults_from=REFERENCE,
+            tiny=_tiny("tiny_flux_pipeline"),
+            **_FLUX,
+        ),
+        Family(
+            name="flux-schnell",
+            title="FLUX.1 [schnell]",
+            guidance="none: timestep-distilled, no guidance input (the guidance settings change nothing)",
+            schedule="static, no shift (the linear sigmas)",
+            # Distilled to sample in 1-4 steps on the unshifted grid. 8 steps keep each Euler step within the
+            # range it was trained for; n_max = 7 starts the edit at t = 0.875, near FLUX.1 [dev]'s 0.91-0.95 (256² to 1024²).
+            defaults=EditSettings(steps=8, n_max=7, n_min=0, n_avg=1, src_guidance=1.0, tar_guidance=1.0, seed=10),
+            defaults_from="reasoned, not tuned on real weights: start near FLUX.1 [dev]'s t, few steps",
+            tiny=_tiny("tiny_flux_pipeline", guidance_embeds=False),
+            **_FLUX,
+        ),
+    )
+}
+
+
+def family_of(pipe) -> Family:
+    """The family of a loaded pipeline, or ``TypeError`` listing the supported ones."""
+    for family in FAMILIES.values():
+        if family.matches(pipe):
+            return family
+    supported = ", ".join(sorted({f.pipeline for f in FAMILIES.values()}))
+    raise TypeError(f"unsupported pipeline {type(pipe).__name__}; supported: {supported} (see `flowedit models`)")
+
+
+def family_of_name(model: str) -> Family | None:
+    """The family a model name announces (``tiny-<family>``, a hub id, or a local directory's config files),
+    or None when only loading it will tell."""
+    if model.startswith("tiny-") and model[5:] in FAMILIES:
+        return FAMILIES[model[5:]]
+    folder = Path(model)
+    try:
+        index = folder / "model_index.json"
+        if index.is_file():
+            pipeline = str(json.loads(index.read_text()).get("_class_name", ""))
+            config_file = folder / "transformer" / "config.json"
+            config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+            candidates = [f for f in FAMILIES.values() if f.pipeline == pipeline]
+            if pipeline == "StableDiffusion3Pipeline":
+                return FAMILIES["sd35" if config.get("qk_norm") else "sd3"]
+            if pipeline == "FluxPipeline":
+                return FAMILIES["flux" if config.get("guidance_embeds", True) else "flux-schnell"]
+            return candidates[0] if len(candidates) == 1 else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    name = model.lower()
+    if "flux.1-schnell" in name or "flux-schnell" in name:
+        return FAMILIES["flux-schnell"]
+    if "flux.1" in name or "flux-1" in name:
+        return FAMILIES["flux"]
+    if "stable-diffusion-3.5" in name or "sd3.5" in name:
+        return FAMILIES["sd35"]
+    if "stable-diffusion-3" in name:
+        return FAMILIES["sd3"]
+    return None

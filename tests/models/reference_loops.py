@@ -1,0 +1,90 @@
+"""Straightforward transcriptions of the reference implementation's FlowEdit loops (fallenshock/FlowEdit), written
+against a diffusers pipeline's own components: the scheduler's timesteps, ``encode_prompt``, the transformer, and
+noise drawn with ``randn_like`` from torch's default generator seeded with the seed, as the reference does."""
+
+import numpy as np
+import torch
+
+
+def reference_sd3(pipe, x_src, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
+    """A straightforward transcription of the reference SD3 FlowEdit loop (n_min = 0, CFG on both branches)."""
+    src = pipe.encode_prompt(src_prompt, None, None, do_classifier_free_guidance=True, negative_prompt="")
+    tar = pipe.encode_prompt(tar_prompt, None, None, do_classifier_free_guidance=True, negative_prompt="")
+    embeds = torch.cat([src[1], src[0], tar[1], tar[0]])
+    pooled = torch.cat([src[3], src[2], tar[3], tar[2]])
+    pipe.scheduler.set_timesteps(steps)
+    timesteps = pipe.scheduler.timesteps
+    torch.manual_seed(seed)  # the reference seeds torch's default generator and draws with randn_like
+    z_edit = x_src.clone()
+    for i, t in enumerate(timesteps):
+        if steps - i > n_max:
+            continue
+        t_i = t / 1000
+        t_im1 = timesteps[i + 1] / 1000 if i + 1 < len(timesteps) else torch.zeros_like(t_i)
+        v_delta = torch.zeros_like(x_src)
+        for _ in range(n_avg):
+            noise = torch.randn_like(x_src)
+            zt_src = (1 - t_i) * x_src + t_i * noise
+            zt_tar = z_edit + zt_src - x_src
+            with torch.no_grad():
+                out = pipe.transformer(
+                    hidden_states=torch.cat([zt_src, zt_src, zt_tar, zt_tar]),
+                    timestep=t.expand(4),
+                    encoder_hidden_states=embeds,
+                    pooled_projections=pooled,
+                    return_dict=False,
+                )[0]
+            su, sc, tu, tc = out.chunk(4)
+            v_delta += (tu + tar_g * (tc - tu) - (su + src_g * (sc - su))) / n_avg
+        z_edit = z_edit + (t_im1 - t_i) * v_delta
+    return z_edit
+
+
+def reference_flux(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_min, n_avg, src_g, tar_g, seed):
+    """A straightforward transcription of the reference FLUX FlowEdit loop, its n_min phase included."""
+    B, C, h, w = x_unpacked.shape
+    x_src = pipe._pack_latents(x_unpacked, B, C, h, w)  # (B, L, 4C): the reference edits packed latents
+    image_ids = pipe._prepare_latent_image_ids(B, h // 2, w // 2, x_src.device, x_src.dtype)
+    config = pipe.scheduler.config
+    slope = (config.max_shift - config.base_shift) / (config.max_image_seq_len - config.base_image_seq_len)
+    mu = config.base_shift + slope * (x_src.shape[1] - config.base_image_seq_len)
+    pipe.scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+    timesteps, sigmas = pipe.scheduler.timesteps, pipe.scheduler.sigmas
+    src_embeds, src_pooled, text_ids = pipe.encode_prompt(prompt=src_prompt, prompt_2=None)
+    tar_embeds, tar_pooled, _ = pipe.encode_prompt(prompt=tar_prompt, prompt_2=None)
+
+    embedded = pipe.transformer.config.guidance_embeds  # FLUX.1 [dev]: the scale is an input; [schnell]: none
+
+    def velocity(latents, embeds, pooled, guidance, t):
+        with torch.no_grad():
+            return pipe.transformer(
+                hidden_states=latents,
+                timestep=t.expand(latents.shape[0]) / 1000,
+                guidance=torch.tensor([guidance]).expand(latents.shape[0]) if embedded else None,
+                encoder_hidden_states=embeds,
+                txt_ids=text_ids,
+                img_ids=image_ids,
+                pooled_projections=pooled,
+                return_dict=False,
+            )[0]
+
+    torch.manual_seed(seed)  # the reference draws every noise with randn_like from torch's default generator
+    z_edit = x_src.clone()
+    for i, t in enumerate(timesteps):
+        if steps - i > n_max:
+            continue
+        t_i, t_im1 = sigmas[i], sigmas[i + 1]
+        if steps - i > n_min:
+            v_delta = torch.zeros_like(x_src)
+            for _ in range(n_avg):
+                noise = torch.randn_like(x_src)
+                zt_src = (1 - t_i) * x_src + t_i * noise
+                zt_tar = z_edit + zt_src - x_src
+                v_tar = velocity(zt_tar, tar_embeds, tar_pooled, tar_g, t)
+                v_delta += (1 / n_avg) * (v_tar - velocity(zt_src, src_embeds, src_pooled, src_g, t))
+            z_edit = z_edit + (t_im1 - t_i) * v_delta
+        else:
+            if i == steps - n_min:
+                xt_tar = z_edit + (t_i * torch.randn_like(x_src) + (1 - t_i) * x_src) - x_src
+            xt_tar = xt_tar + (t_im1 - t_i) * velocity(xt_tar, tar_embeds, tar_pooled, tar_g, t)
+    return z_edit if n_min == 0 else xt_tar

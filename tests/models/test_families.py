@@ -1,0 +1,128 @@
+"""Every model family: loadable by name, one transformer call per step, every branch, same seed same bits,
+the reference algorithm; and the family read from a loaded pipeline or from a name before loading."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from reference_loops import reference_flux, reference_sd3
+
+from flowedit.cli import main
+from flowedit.models import FAMILIES, Editor, load
+from flowedit.models._families import family_of_name
+
+FAST = dict(steps=6, n_max=4)
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def editor(request):
+    return load(f"tiny-{request.param}")
+
+
+def picture(width=64, height=48):
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def test_the_tiny_pipeline_of_each_family_is_read_back_as_that_family(editor):
+    name = editor.family.name
+    assert Editor.from_pipeline(editor.pipe).family is FAMILIES[name]
+    assert editor.defaults == FAMILIES[name].defaults and editor.settings() == FAMILIES[name].defaults
+    config = editor.pipe.transformer.config
+    if name == "sd35":  # SD3.5 medium's transformer: QK normalisation and dual attention
+        assert config.qk_norm == "rms_norm" and tuple(config.dual_attention_layers) == (0,)
+    if name == "flux-schnell":  # no guidance input, no shift
+        assert not config.guidance_embeds and editor.pipe.scheduler.config.shift == 1.0
+
+
+@pytest.mark.parametrize(
+    "options", [dict(), dict(n_min=2), dict(n_avg=3), dict(src_guidance=1.0, tar_guidance=1.0), dict(method="sdedit")]
+)
+def test_every_branch_edits_with_one_call_per_step_and_repeats_bit_for_bit(editor, options):
+    calls = []
+    hook = editor.pipe.transformer.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        settings = editor.settings(**FAST, **options)
+        a = editor.edit_latents(picture(), "a photo of a cat", "a photo of a dog", settings)
+        b = editor.edit_latents(picture(), "a photo of a cat", "a photo of a dog", settings)
+    finally:
+        hook.remove()
+    assert a.model_calls == b.model_calls == len(calls) // 2 == 4  # n_max steps, one call each
+    assert torch.equal(a.edited, b.edited) and torch.isfinite(a.edited).all()
+    assert editor.decode(a.edited, a.layout)[0].size == (64, 48)
+
+
+def test_each_family_equals_the_reference_algorithm(editor):
+    family = editor.family
+    settings = editor.settings(steps=7, n_max=5, n_avg=2, seed=3)
+    ours = editor.edit_latents(picture(), "a cat", "a dog", settings)
+    s = settings
+    if family.pipeline == "StableDiffusion3Pipeline":
+        ref = reference_sd3(editor.pipe, ours.source, "a cat", "a dog", 7, 5, 2, s.src_guidance, s.tar_guidance, 3)
+    else:
+        pixels = editor.pipe.image_processor.preprocess(editor.load_image(picture()))
+        unpacked = editor.adapter._vae_encode(pixels)
+        ref = reference_flux(editor.pipe, unpacked, "a cat", "a dog", 7, 5, 0, 2, s.src_guidance, s.tar_guidance, 3)
+    torch.testing.assert_close(ours.edited, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_schnell_ignores_guidance_and_uses_the_unshifted_grid():
+    editor = load("tiny-flux-schnell")
+    a = editor.edit_latents(picture(), "a cat", "a dog", editor.settings(**FAST))
+    b = editor.edit_latents(picture(), "a cat", "a dog", editor.settings(**FAST, src_guidance=7.0, tar_guidance=9.0))
+    assert torch.equal(a.edited, b.edited)
+    x, _ = editor.adapter.encode_image(editor.pipe.image_processor.preprocess(picture()))
+    torch.testing.assert_close(editor.adapter.timesteps(4, x), torch.tensor([1.0, 0.75, 0.5, 0.25, 0.0]).double())
+
+
+@pytest.mark.parametrize(
+    "name, family",
+    [
+        ("tiny-sd35", "sd35"),
+        ("stabilityai/stable-diffusion-3-medium-diffusers", "sd3"),
+        ("stabilityai/stable-diffusion-3.5-large", "sd35"),
+        ("black-forest-labs/FLUX.1-dev", "flux"),
+        ("black-forest-labs/FLUX.1-schnell", "flux-schnell"),
+        ("someone/unknown-model", None),
+    ],
+)
+def test_the_family_a_name_announces(name, family):
+    found = family_of_name(name)
+    assert (found and found.name) == family
+
+
+@pytest.mark.parametrize(
+    "pipeline, config, family",
+    [
+        ("StableDiffusion3Pipeline", {}, "sd3"),
+        ("StableDiffusion3Pipeline", {"qk_norm": "rms_norm"}, "sd35"),
+        ("FluxPipeline", {"guidance_embeds": True}, "flux"),
+        ("FluxPipeline", {"guidance_embeds": False}, "flux-schnell"),
+        ("WanPipeline", {}, None),
+    ],
+)
+def test_a_local_directory_tells_its_family_by_its_config_files(tmp_path, pipeline, config, family):
+    (tmp_path / "transformer").mkdir()
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": pipeline}))
+    (tmp_path / "transformer" / "config.json").write_text(json.dumps(config))
+    found = family_of_name(str(tmp_path))
+    assert (found and found.name) == family
+
+
+def test_an_unsupported_pipeline_is_refused_naming_the_supported_ones():
+    class WanPipeline:
+        pass
+
+    with pytest.raises(TypeError, match="unsupported pipeline WanPipeline; supported: FluxPipeline, StableDiffusion3"):
+        Editor.from_pipeline(WanPipeline())
+
+
+def test_flowedit_models_lists_every_family_with_its_defaults(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name, family in FAMILIES.items():
+        assert f"{name}: {family.title} ({family.pipeline}; offline: tiny-{name})" in out
+        assert f"steps {family.defaults.steps}, n_max {family.defaults.n_max}" in out
+    assert out.count("reasoned, not tuned on real weights") == 2
