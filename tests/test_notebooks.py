@@ -43,3 +43,9 @@ def test_the_environment_opens_the_notebooks_in_jupyterlab_with_widgets():
     version = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and int(version.stdout.split(".")[0]) >= 4
     assert int(ipywidgets.__version__.split(".")[0]) >= 8
+    # the lab extension that renders widgets such as flowtoy.explore() in JupyterLab
+    extensions = subprocess.run(
+        [sys.executable, "-m", "jupyter", "labextension", "list"], capture_output=True, text=True
+    )
+    manager = [line for line in (extensions.stdout + extensions.stderr).splitlines() if "jupyterlab-manager" in line]
+    assert manager and "enabled" in manager[0] and "OK" in manager[0], extensions.stdout + extensions.stderr
