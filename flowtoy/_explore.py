@@ -57,12 +57,16 @@ def _widgets():
 
 
 def _scaled(mixture: GaussianMixture, weight: float | None, std: float) -> GaussianMixture:
-    """``mixture`` with standard deviations times ``std`` and, if given, its first weight set to ``weight``."""
+    """``mixture`` with standard deviations times ``std`` and, if given, its first weight set to ``weight``.
+
+    Built from the eigen-decomposition, so an isotropic or diagonal mixture stays one (and keeps its fast
+    kernels): the explorer's numbers are those of ``flowtoy.edit`` on the same mixture, to the bit.
+    """
     weights = mixture.weights
     if weight is not None and mixture.n_components > 1:
         rest = weights[1:] / weights[1:].sum()
         weights = torch.cat([weights.new_tensor([weight]), (1 - weight) * rest])
-    return GaussianMixture(mixture.means, mixture.covs * std**2, weights)
+    return GaussianMixture._from_eigen(mixture.means, mixture.lam * std**2, mixture.U, weights.log())
 
 
 class Explorer:

@@ -31,7 +31,7 @@ def test_defaults_show_coarse_euler_inversion_intermixing_and_flowedit_not(view)
 def test_metrics_are_those_of_the_same_edit_run_directly(view):
     view.controls["weight"].value = 0.8
     view.controls["n_avg"].value = 4
-    source, target = paper.source(1.0, [0.8, 0.2]), paper.target(1.0)
+    source, target = paper.source(1.0, [0.8, 1 - 0.8]), paper.target(1.0)  # [w, 1 - w], as the notebooks
     torch.testing.assert_close(view.source.weights, source.weights, rtol=0, atol=1e-15)
     x = source.sample(200, generator=torch.Generator().manual_seed(0))
     assert torch.equal(view.x, x)
