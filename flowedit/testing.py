@@ -42,7 +42,7 @@ import torch
 if TYPE_CHECKING:
     import diffusers
 
-__all__ = ["tiny_flux_pipeline", "tiny_sd3_pipeline"]  # tiny-sd35 and tiny-flux-schnell: options of these
+__all__ = ["tiny_flux_pipeline", "tiny_qwen_image_pipeline", "tiny_sd3_pipeline"]  # sd35, schnell: options
 
 _WORDS = """
 a an the of and with in on at to from by for is are
@@ -383,3 +383,6 @@ def tiny_flux_pipeline(
     return diffusers.FluxPipeline(
         scheduler=scheduler, tokenizer=tokenizer, tokenizer_2=tokenizer_2, **_ready(modules, dtype)
     )
+
+
+from ._tiny_qwen import tiny_qwen_image_pipeline  # noqa: E402  (its own module: a different family)

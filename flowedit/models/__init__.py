@@ -5,7 +5,8 @@ diffusers, transformers and PIL are imported lazily, only when a pipeline is bui
 
 from ._editor import DEFAULTS, Editor, EditResult, load
 from ._families import FAMILIES, Family
-from ._flux import FluxAdapter, flux_timestep
+from ._flux import FluxAdapter, PackedLayout, flux_timestep
+from ._qwen import QwenImageAdapter
 from ._sd3 import SD3Adapter, sd3_timestep
 from ._settings import EditSettings
 
@@ -17,6 +18,8 @@ __all__ = [
     "EditSettings",
     "Editor",
     "FluxAdapter",
+    "PackedLayout",
+    "QwenImageAdapter",
     "SD3Adapter",
     "flux_timestep",
     "load",

@@ -30,13 +30,16 @@ def check_finite(x: torch.Tensor, what: str, model_dtype: torch.dtype) -> torch.
 class Branch:
     """One prompt's conditioning, ready to be stacked into a batch.
 
-    ``embeds`` (rows, L, D) and ``pooled`` (rows, P) hold ``[uncond, cond]`` rows when classifier-free
-    guidance is on (``guidance > 1``) and ``[cond]`` otherwise; ``guidance`` is the scale.
+    ``embeds`` (rows, L, D), ``pooled`` (rows, P; None where the model has no pooled vector) and ``mask``
+    (rows, L; 1 for real tokens, None where every prompt has the model's fixed length) hold ``[uncond,
+    cond]`` rows when classifier-free guidance is on (``guidance > 1``) and ``[cond]`` otherwise;
+    ``guidance`` is the scale.
     """
 
     embeds: torch.Tensor
-    pooled: torch.Tensor
+    pooled: torch.Tensor | None
     guidance: float
+    mask: torch.Tensor | None = None
 
     @property
     def rows(self) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._flux import FluxAdapter
+from ._qwen import QwenImageAdapter
 from ._sd3 import SD3Adapter
 from ._settings import EditSettings
 
@@ -49,7 +50,9 @@ class Family:
         config = pipe.transformer.config
         if self.pipeline == "StableDiffusion3Pipeline":
             return (config.get("qk_norm") is not None) == (self.name == "sd35")
-        return bool(config.get("guidance_embeds")) == (self.name == "flux")
+        if self.pipeline == "FluxPipeline":
+            return bool(config.get("guidance_embeds")) == (self.name == "flux")
+        return True
 
 
 def _tiny(builder: str, **options: Any) -> Callable[..., Any]:
@@ -122,6 +125,23 @@ FAMILIES: dict[str, Family] = {
             tiny=_tiny("tiny_flux_pipeline", guidance_embeds=False),
             **_FLUX,
         ),
+        Family(
+            name="qwen-image",
+            title="Qwen-Image",
+            pipeline="QwenImagePipeline",
+            adapter=QwenImageAdapter,
+            timestep="t",
+            guidance="true CFG: negative-prompt rows, v_neg + w (v - v_neg) rescaled to |v| per token; off <= 1",
+            latents="(mode - latents_mean) / latents_std per channel (causal video VAE, one frame)",
+            packing="2x2 patches into tokens (B, L, 4C)",
+            schedule="dynamic exponential shift mu(L) (0.5 to 0.9), stretched to end at 0.02",
+            # Its own sampling default is 50 steps at true CFG 4. n_max = 37 of 50 starts the edit at t = 0.85 at
+            # 1024^2, where SD3's 33 of 50 starts; guidance 2 / 8 is half and twice the pipeline's default 4, as the
+            # paper's 3.5 / 13.5 are about half and twice SD3's default 7. Not tuned on real weights.
+            defaults=EditSettings(steps=50, n_max=37, n_min=0, n_avg=1, src_guidance=2.0, tar_guidance=8.0, seed=42),
+            defaults_from="reasoned, not tuned on real weights: SD3's start t and guidance ratios",
+            tiny=_tiny("tiny_qwen_image_pipeline"),
+        ),
     )
 }
 
@@ -164,4 +184,6 @@ def family_of_name(model: str) -> Family | None:
         return FAMILIES["sd35"]
     if "stable-diffusion-3" in name:
         return FAMILIES["sd3"]
+    if "qwen-image" in name and "edit" not in name:
+        return FAMILIES["qwen-image"]
     return None

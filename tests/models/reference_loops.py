@@ -88,3 +88,51 @@ def reference_flux(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_min
                 xt_tar = z_edit + (t_i * torch.randn_like(x_src) + (1 - t_i) * x_src) - x_src
             xt_tar = xt_tar + (t_im1 - t_i) * velocity(xt_tar, tar_embeds, tar_pooled, tar_g, t)
     return z_edit if n_min == 0 else xt_tar
+
+
+def reference_qwen(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed, negative=" "):
+    """The same loop for diffusers' QwenImagePipeline: its own prompt encoding (each prompt its own length), a
+    separate transformer call per prompt and draw, and its true CFG (rescaled to the prompt's norm per token)."""
+    B, C, h, w = x_unpacked.shape
+    x_src = pipe._pack_latents(x_unpacked, B, C, h, w)  # (B, L, 4C)
+    config = pipe.scheduler.config
+    slope = (config.max_shift - config.base_shift) / (config.max_image_seq_len - config.base_image_seq_len)
+    mu = config.base_shift + slope * (x_src.shape[1] - config.base_image_seq_len)
+    pipe.scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+    timesteps, sigmas = pipe.scheduler.timesteps, pipe.scheduler.sigmas
+    src, tar, neg = (pipe.encode_prompt(prompt=p) for p in (src_prompt, tar_prompt, negative))
+
+    def velocity(latents, prompt, t):
+        embeds, mask = prompt
+        with torch.no_grad():
+            return pipe.transformer(
+                hidden_states=latents,
+                timestep=t.expand(B).to(latents.dtype) / 1000,
+                guidance=None,
+                encoder_hidden_states_mask=mask,
+                encoder_hidden_states=embeds,
+                img_shapes=[[(1, h // 2, w // 2)]] * B,
+                return_dict=False,
+            )[0]
+
+    def guided(latents, prompt, scale, t):
+        v = velocity(latents, prompt, t)
+        if scale <= 1:
+            return v
+        v_neg = velocity(latents, neg, t)
+        combined = v_neg + scale * (v - v_neg)
+        return combined * (torch.norm(v, dim=-1, keepdim=True) / torch.norm(combined, dim=-1, keepdim=True))
+
+    torch.manual_seed(seed)
+    z_edit = x_src.clone()
+    for i, t in enumerate(timesteps):
+        if steps - i > n_max:
+            continue
+        t_i, t_im1 = sigmas[i], sigmas[i + 1]
+        v_delta = torch.zeros_like(x_src)
+        for _ in range(n_avg):
+            zt_src = (1 - t_i) * x_src + t_i * torch.randn_like(x_src)
+            zt_tar = z_edit + zt_src - x_src
+            v_delta += (guided(zt_tar, tar, tar_g, t) - guided(zt_src, src, src_g, t)) / n_avg
+        z_edit = z_edit + (t_im1 - t_i) * v_delta
+    return z_edit

@@ -1,13 +1,14 @@
 """Every model family: loadable by name, one transformer call per step, every branch, same seed same bits,
 the reference algorithm; and the family read from a loaded pipeline or from a name before loading."""
 
+import functools
 import json
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from reference_loops import reference_flux, reference_sd3
+from reference_loops import reference_flux, reference_qwen, reference_sd3
 
 from flowedit.cli import main
 from flowedit.models import FAMILIES, Editor, load
@@ -16,9 +17,20 @@ from flowedit.models._families import family_of_name
 FAST = dict(steps=6, n_max=4)
 
 
-@pytest.fixture(scope="module", params=list(FAMILIES))
+# test_adapters.py runs sd3 and flux through every branch and their reference loops; here the other families
+NEW = [name for name in FAMILIES if name not in ("sd3", "flux")]
+
+
+@pytest.fixture(scope="module", params=NEW)
 def editor(request):
     return load(f"tiny-{request.param}")
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_each_tiny_pipeline_is_read_back_as_its_family(name):
+    editor = load(f"tiny-{name}")
+    assert editor.family is FAMILIES[name] and Editor.from_pipeline(editor.pipe).family is FAMILIES[name]
+    assert editor.settings() == FAMILIES[name].defaults
 
 
 def picture(width=64, height=48):
@@ -26,11 +38,8 @@ def picture(width=64, height=48):
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-def test_the_tiny_pipeline_of_each_family_is_read_back_as_that_family(editor):
-    name = editor.family.name
-    assert Editor.from_pipeline(editor.pipe).family is FAMILIES[name]
-    assert editor.defaults == FAMILIES[name].defaults and editor.settings() == FAMILIES[name].defaults
-    config = editor.pipe.transformer.config
+def test_the_new_families_tiny_transformers_have_their_architecture(editor):
+    name, config = editor.family.name, editor.pipe.transformer.config
     if name == "sd35":  # SD3.5 medium's transformer: QK normalisation and dual attention
         assert config.qk_norm == "rms_norm" and tuple(config.dual_attention_layers) == (0,)
     if name == "flux-schnell":  # no guidance input, no shift
@@ -57,14 +66,25 @@ def test_every_branch_edits_with_one_call_per_step_and_repeats_bit_for_bit(edito
 def test_each_family_equals_the_reference_algorithm(editor):
     family = editor.family
     settings = editor.settings(steps=7, n_max=5, n_avg=2, seed=3)
-    ours = editor.edit_latents(picture(), "a cat", "a dog", settings)
-    s = settings
+    ours = editor.edit_latents(picture(), "a cat", "a photo of a dog", settings)
+    guidance = (settings.src_guidance, settings.tar_guidance)
     if family.pipeline == "StableDiffusion3Pipeline":
-        ref = reference_sd3(editor.pipe, ours.source, "a cat", "a dog", 7, 5, 2, s.src_guidance, s.tar_guidance, 3)
-    else:
-        pixels = editor.pipe.image_processor.preprocess(editor.load_image(picture()))
-        unpacked = editor.adapter._vae_encode(pixels)
-        ref = reference_flux(editor.pipe, unpacked, "a cat", "a dog", 7, 5, 0, 2, s.src_guidance, s.tar_guidance, 3)
+        ref = reference_sd3(editor.pipe, ours.source, "a cat", "a photo of a dog", 7, 5, 2, *guidance, 3)
+    else:  # packed families: the reference starts from the unpacked latents
+        unpacked = ours.layout.unpack(ours.source)
+        loop = reference_qwen if family.name == "qwen-image" else functools.partial(reference_flux, n_min=0)
+        ref = loop(
+            editor.pipe,
+            unpacked,
+            "a cat",
+            "a photo of a dog",
+            7,
+            5,
+            n_avg=2,
+            src_g=guidance[0],
+            tar_g=guidance[1],
+            seed=3,
+        )
     torch.testing.assert_close(ours.edited, ref, rtol=1e-5, atol=1e-5)
 
 
@@ -85,6 +105,8 @@ def test_schnell_ignores_guidance_and_uses_the_unshifted_grid():
         ("stabilityai/stable-diffusion-3.5-large", "sd35"),
         ("black-forest-labs/FLUX.1-dev", "flux"),
         ("black-forest-labs/FLUX.1-schnell", "flux-schnell"),
+        ("Qwen/Qwen-Image", "qwen-image"),
+        ("Qwen/Qwen-Image-Edit", None),
         ("someone/unknown-model", None),
     ],
 )
@@ -100,6 +122,7 @@ def test_the_family_a_name_announces(name, family):
         ("StableDiffusion3Pipeline", {"qk_norm": "rms_norm"}, "sd35"),
         ("FluxPipeline", {"guidance_embeds": True}, "flux"),
         ("FluxPipeline", {"guidance_embeds": False}, "flux-schnell"),
+        ("QwenImagePipeline", {}, "qwen-image"),
         ("WanPipeline", {}, None),
     ],
 )
@@ -115,7 +138,10 @@ def test_an_unsupported_pipeline_is_refused_naming_the_supported_ones():
     class WanPipeline:
         pass
 
-    with pytest.raises(TypeError, match="unsupported pipeline WanPipeline; supported: FluxPipeline, StableDiffusion3"):
+    with pytest.raises(
+        TypeError,
+        match="unsupported pipeline WanPipeline; supported: FluxPipeline, QwenImagePipeline, StableDiffusion3",
+    ):
         Editor.from_pipeline(WanPipeline())
 
 
@@ -125,4 +151,4 @@ def test_flowedit_models_lists_every_family_with_its_defaults(capsys):
     for name, family in FAMILIES.items():
         assert f"{name}: {family.title} ({family.pipeline}; offline: tiny-{name})" in out
         assert f"steps {family.defaults.steps}, n_max {family.defaults.n_max}" in out
-    assert out.count("reasoned, not tuned on real weights") == 2
+    assert out.count("reasoned, not tuned on real weights") == 3
