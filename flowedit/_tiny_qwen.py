@@ -1,4 +1,7 @@
-"""A tiny random-weight ``QwenImagePipeline``, built in memory (see :mod:`flowedit.testing`)."""
+"""Tiny random-weight ``QwenImagePipeline`` and ``Flux2KleinPipeline``, built in memory (see :mod:`flowedit.testing`).
+
+Both use Qwen text encoders and a byte-level tokenizer with Qwen's chat special tokens.
+"""
 
 from __future__ import annotations
 
@@ -104,3 +107,85 @@ def tiny_qwen_image_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32) 
         time_shift_type="exponential",
     )
     return diffusers.QwenImagePipeline(scheduler=scheduler, tokenizer=tokenizer, **_ready(modules, dtype))
+
+
+_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+)
+
+
+def tiny_flux2_klein_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32) -> Any:
+    """A real ``Flux2KleinPipeline`` with tiny random weights, built in memory.
+
+    - ``transformer``: ``Flux2Transformer2DModel``, 1 double + 1 single block, 2 heads x 16, ``in_channels=16``
+      (4 latent channels patchified 2x2), ``joint_attention_dim=48`` (three stacked text layers of width 16), no
+      guidance embedding (FLUX.2 [klein] uses classifier-free guidance).
+    - ``vae``: ``AutoencoderKLFlux2``, factor 2, 4 latent channels, its batch norm over the 16 patchified channels
+      given random running statistics (so the normalisation is not the identity).
+    - ``text_encoder``: ``Qwen3ForCausalLM``, width 16, 27 layers (the pipeline stacks hidden states 9, 18 and
+      27); ``tokenizer``: byte-level with Qwen's chat special tokens and a chat template.
+    - ``scheduler``: ``FlowMatchEulerDiscreteScheduler`` with dynamic shifting (the pipeline computes ``mu``).
+
+    Image sides must be multiples of 4. Outputs are meaningless images; the code paths are the real ones.
+    """
+    from .testing import _import_models, _ready, _seeded
+
+    diffusers, transformers, tokenizers = _import_models()
+    width = 16
+    with _seeded(seed):
+        tokenizer = _qwen_tokenizer(transformers, tokenizers)
+        tokenizer.chat_template = _CHAT_TEMPLATE
+        text_config = transformers.Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=width,
+            intermediate_size=32,
+            num_hidden_layers=27,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+            max_position_embeddings=1024,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            bos_token_id=None,
+        )
+        vae = diffusers.AutoencoderKLFlux2(
+            block_out_channels=(8, 16),
+            down_block_types=("DownEncoderBlock2D",) * 2,
+            up_block_types=("UpDecoderBlock2D",) * 2,
+            layers_per_block=1,
+            latent_channels=4,
+            norm_num_groups=4,
+            sample_size=32,
+        )
+        vae.bn.running_mean.copy_(0.3 * torch.randn_like(vae.bn.running_mean))
+        vae.bn.running_var.copy_(torch.rand_like(vae.bn.running_var) + 0.5)
+        modules = {
+            "transformer": diffusers.Flux2Transformer2DModel(
+                patch_size=1,
+                in_channels=16,
+                num_layers=1,
+                num_single_layers=1,
+                attention_head_dim=16,
+                num_attention_heads=2,
+                joint_attention_dim=3 * width,
+                timestep_guidance_channels=16,
+                axes_dims_rope=(4, 4, 4, 4),
+                guidance_embeds=False,
+            ),
+            "vae": vae,
+            "text_encoder": transformers.Qwen3ForCausalLM(text_config),
+        }
+    scheduler = diffusers.FlowMatchEulerDiscreteScheduler(
+        num_train_timesteps=1000,
+        shift=3.0,
+        use_dynamic_shifting=True,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
+    )
+    return diffusers.Flux2KleinPipeline(
+        scheduler=scheduler, tokenizer=tokenizer, is_distilled=False, **_ready(modules, dtype)
+    )

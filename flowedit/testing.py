@@ -42,7 +42,7 @@ import torch
 if TYPE_CHECKING:
     import diffusers
 
-__all__ = ["tiny_flux_pipeline", "tiny_qwen_image_pipeline", "tiny_sd3_pipeline"]  # sd35, schnell: options
+__all__ = ["tiny_flux2_klein_pipeline", "tiny_flux_pipeline", "tiny_qwen_image_pipeline", "tiny_sd3_pipeline"]
 
 _WORDS = """
 a an the of and with in on at to from by for is are
@@ -385,4 +385,4 @@ def tiny_flux_pipeline(
     )
 
 
-from ._tiny_qwen import tiny_qwen_image_pipeline  # noqa: E402  (its own module: a different family)
+from ._tiny_qwen import tiny_flux2_klein_pipeline, tiny_qwen_image_pipeline  # noqa: E402  (Qwen text encoders)

@@ -136,3 +136,49 @@ def reference_qwen(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_avg
             v_delta += (guided(zt_tar, tar, tar_g, t) - guided(zt_src, src, src_g, t)) / n_avg
         z_edit = z_edit + (t_im1 - t_i) * v_delta
     return z_edit
+
+
+def reference_flux2_klein(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
+    """The same loop for diffusers' Flux2KleinPipeline, from the image: its own VAE encoding (patchified,
+    batch-norm normalised), packing, ids, empirical mu, prompt encoding, and a separate call per prompt."""
+    from diffusers.pipelines.flux2.pipeline_flux2_klein import compute_empirical_mu
+
+    with torch.no_grad():
+        patchified = pipe._encode_vae_image(pixels, generator=None)  # (B, 4C, h/2, w/2), normalised
+    x_src = pipe._pack_latents(patchified)  # (B, L, 4C)
+    image_ids = pipe._prepare_latent_ids(patchified)
+    mu = compute_empirical_mu(image_seq_len=x_src.shape[1], num_steps=steps)
+    pipe.scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+    timesteps, sigmas = pipe.scheduler.timesteps, pipe.scheduler.sigmas
+    src, tar, neg = (pipe.encode_prompt(prompt=p) for p in (src_prompt, tar_prompt, ""))
+
+    def velocity(latents, prompt, t):
+        embeds, text_ids = prompt
+        with torch.no_grad():
+            return pipe.transformer(
+                hidden_states=latents,
+                timestep=t.expand(latents.shape[0]).to(latents.dtype) / 1000,
+                guidance=None,
+                encoder_hidden_states=embeds,
+                txt_ids=text_ids,
+                img_ids=image_ids,
+                return_dict=False,
+            )[0]
+
+    def guided(latents, prompt, scale, t):
+        v = velocity(latents, prompt, t)
+        return v if scale <= 1 else velocity(latents, neg, t) + scale * (v - velocity(latents, neg, t))
+
+    torch.manual_seed(seed)
+    z_edit = x_src.clone()
+    for i, t in enumerate(timesteps):
+        if steps - i > n_max:
+            continue
+        t_i, t_im1 = sigmas[i], sigmas[i + 1]
+        v_delta = torch.zeros_like(x_src)
+        for _ in range(n_avg):
+            zt_src = (1 - t_i) * x_src + t_i * torch.randn_like(x_src)
+            zt_tar = z_edit + zt_src - x_src
+            v_delta += (guided(zt_tar, tar, tar_g, t) - guided(zt_src, src, src_g, t)) / n_avg
+        z_edit = z_edit + (t_im1 - t_i) * v_delta
+    return z_edit

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from reference_loops import reference_flux, reference_qwen, reference_sd3
+from reference_loops import reference_flux, reference_flux2_klein, reference_qwen, reference_sd3
 
 from flowedit.cli import main
 from flowedit.models import FAMILIES, Editor, load
@@ -47,7 +47,7 @@ def test_the_new_families_tiny_transformers_have_their_architecture(editor):
 
 
 @pytest.mark.parametrize(
-    "options", [dict(), dict(n_min=2), dict(n_avg=3), dict(src_guidance=1.0, tar_guidance=1.0), dict(method="sdedit")]
+    "options", [dict(), dict(n_min=2, n_avg=3, src_guidance=1.0, tar_guidance=1.0), dict(method="sdedit")]
 )
 def test_every_branch_edits_with_one_call_per_step_and_repeats_bit_for_bit(editor, options):
     calls = []
@@ -70,6 +70,9 @@ def test_each_family_equals_the_reference_algorithm(editor):
     guidance = (settings.src_guidance, settings.tar_guidance)
     if family.pipeline == "StableDiffusion3Pipeline":
         ref = reference_sd3(editor.pipe, ours.source, "a cat", "a photo of a dog", 7, 5, 2, *guidance, 3)
+    elif family.name == "flux2-klein":  # from the pixels: the pipeline's own encoding and normalisation
+        pixels = editor.pipe.image_processor.preprocess(editor.load_image(picture()))
+        ref = reference_flux2_klein(editor.pipe, pixels, "a cat", "a photo of a dog", 7, 5, 2, *guidance, 3)
     else:  # packed families: the reference starts from the unpacked latents
         unpacked = ours.layout.unpack(ours.source)
         loop = reference_qwen if family.name == "qwen-image" else functools.partial(reference_flux, n_min=0)
@@ -107,6 +110,7 @@ def test_schnell_ignores_guidance_and_uses_the_unshifted_grid():
         ("black-forest-labs/FLUX.1-schnell", "flux-schnell"),
         ("Qwen/Qwen-Image", "qwen-image"),
         ("Qwen/Qwen-Image-Edit", None),
+        ("black-forest-labs/FLUX.2-klein-4B", "flux2-klein"),
         ("someone/unknown-model", None),
     ],
 )
@@ -123,6 +127,7 @@ def test_the_family_a_name_announces(name, family):
         ("FluxPipeline", {"guidance_embeds": True}, "flux"),
         ("FluxPipeline", {"guidance_embeds": False}, "flux-schnell"),
         ("QwenImagePipeline", {}, "qwen-image"),
+        ("Flux2KleinPipeline", {}, "flux2-klein"),
         ("WanPipeline", {}, None),
     ],
 )
@@ -140,7 +145,7 @@ def test_an_unsupported_pipeline_is_refused_naming_the_supported_ones():
 
     with pytest.raises(
         TypeError,
-        match="unsupported pipeline WanPipeline; supported: FluxPipeline, QwenImagePipeline, StableDiffusion3",
+        match="unsupported pipeline WanPipeline; supported: Flux2KleinPipeline, FluxPipeline, QwenImagePipeline, Stab",
     ):
         Editor.from_pipeline(WanPipeline())
 
@@ -151,4 +156,4 @@ def test_flowedit_models_lists_every_family_with_its_defaults(capsys):
     for name, family in FAMILIES.items():
         assert f"{name}: {family.title} ({family.pipeline}; offline: tiny-{name})" in out
         assert f"steps {family.defaults.steps}, n_max {family.defaults.n_max}" in out
-    assert out.count("reasoned, not tuned on real weights") == 3
+    assert out.count("reasoned, not tuned on real weights") == 4
