@@ -1,10 +1,11 @@
 """flowedit: FlowEdit (Kulikov et al., ICCV 2025) on one shared rectified-flow ODE integrator.
 
 The core (this namespace) depends on torch only and knows nothing of images, prompts or models:
-the same :func:`flowedit` call moves 2-D points between Gaussian mixtures and edits SD3/FLUX latents.
+the same :func:`flowedit` call moves 2-D points between Gaussian mixtures and edits the latents of
+SD3, FLUX and the other families of :mod:`flowedit.models`.
 Time ``t`` is sigma: ``t = 0`` is data, ``t = 1`` is noise, ``z_t = (1 - t) x0 + t eps``.
 
-``flowedit.load`` and ``flowedit.Editor`` (SD3 / FLUX.1 through diffusers) are imported from
+``flowedit.load`` and ``flowedit.Editor`` (every family through diffusers) are imported from
 :mod:`flowedit.models` on first use, so importing the core never imports diffusers.
 """
 

@@ -1,4 +1,7 @@
-"""Tiny random-weight SD3 and FLUX pipelines, built in memory from configs (no download, no files).
+"""Tiny random-weight pipelines of every model family, built in memory from configs (no download, no files).
+
+SD3 (and SD3.5) and FLUX.1 are built here; Qwen-Image and FLUX.2 [klein], whose text encoders are Qwen
+models, in :mod:`flowedit._tiny_qwen` (re-exported here).
 
 :func:`tiny_sd3_pipeline` and :func:`tiny_flux_pipeline` return *real* diffusers pipelines
 (``StableDiffusion3Pipeline`` / ``FluxPipeline``) whose every component is a real class with a tiny

@@ -1,4 +1,4 @@
-"""Model adapters: FlowEdit on diffusers' Stable Diffusion 3 and FLUX.1 pipelines (``pip install .[models]``).
+"""Model families: FlowEdit on diffusers' SD3, SD3.5, FLUX.1, FLUX.2 [klein] and Qwen-Image pipelines (``.[models]``).
 
 diffusers, transformers and PIL are imported lazily, only when a pipeline is built or loaded.
 """

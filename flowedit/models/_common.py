@@ -56,7 +56,7 @@ class Encoded(NamedTuple):
 
 
 class Adapter:
-    """What SD3 and FLUX share: the VAE's latent convention and velocities built on ``_forward``.
+    """What every family's adapter shares: velocities built on ``_forward``, and the VAE's shift/scale convention.
 
     Subclasses set ``kind`` and implement ``_forward(latents, branches, t, cache, layout) -> velocities``
     (one transformer call for all rows of all branches), ``encode_image`` (pixels -> :class:`Encoded`),
