@@ -157,3 +157,16 @@ def test_flowedit_models_lists_every_family_with_its_defaults(capsys):
         assert f"{name}: {family.title} ({family.pipeline}; offline: tiny-{name})" in out
         assert f"steps {family.defaults.steps}, n_max {family.defaults.n_max}" in out
     assert out.count("reasoned, not tuned on real weights") == 4
+
+
+def test_the_readme_table_states_each_familys_defaults():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([\w-]+)` \|.*\| (\d+, \d+, [^|]*?, \d+):", readme, flags=re.M))
+    assert set(rows) == set(FAMILIES)
+    for name, family in FAMILIES.items():
+        d = family.defaults
+        guidance = "-" if family.name == "flux-schnell" else f"{d.src_guidance:g} / {d.tar_guidance:g}"
+        assert rows[name] == f"{d.steps}, {d.n_max}, {guidance}, {d.seed}", name
