@@ -64,6 +64,7 @@ def flowedit(
     n_avg: int = 1,
     generator: torch.Generator | None = None,
     callback: Callback | None = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """FlowEdit, the full Algorithm S1 of Kulikov et al. (2025): an inversion-free ODE from source to target.
 
@@ -76,6 +77,13 @@ def flowedit(
     starting from ``z = x_src`` (the SAME noise enters both branches). The last ``n_min`` steps
     are plain target sampling (Euler) from ``z_tar`` at ``t = ts[T - n_min]``, built with one
     more noise draw.
+
+    A ``mask`` ``m`` (values in [0, 1], broadcastable to ``x_src``) makes the edit local: each step
+    moves ``z`` by ``(t_{i+1} - t_i) * m * mean_j [...]``, so where ``m = 0`` the edit stays exactly
+    at the source and where ``m = 1`` it is the plain edit, bit for bit; values in between scale the
+    update. In the ``n_min`` phase, after each step ``z_tar`` is pulled back towards the source's own
+    noisy path, ``z_tar <- lerp(s_{i+1}, z_tar, m)`` with ``s = (1 - t) x_src + t eps`` for the phase's
+    draw ``eps`` (as inpainting pipelines do), which ends at ``x_src`` where ``m = 0``.
 
     Args:
         x_src: source sample, any shape; the edit has the same shape and dtype.
@@ -91,6 +99,7 @@ def flowedit(
             with the same seed and calls ``randn_like(x_src)`` in that order draws the same noise.
         callback: called after each step with the dict of :data:`~flowedit.CALLBACK_KEYS`; ``phase`` is
             ``"edit"`` or ``"sample"`` (the last ``n_min`` steps, where ``z_tar`` is ``(1, *x_src.shape)``).
+        mask: where to edit (see above); None edits everywhere.
 
     Returns:
         The edited sample, shape of ``x_src``.
@@ -104,6 +113,7 @@ def flowedit(
     times = check_grid(ts, decreasing=True).tolist()
     steps = len(times) - 1
     check_schedule(steps, n_max, n_min, n_avg)
+    mask = None if mask is None else check_mask(mask, x_src)
     first, switch = steps - n_max, steps - n_min
     watch = _FiniteWatch()
     z = x_src.clone()
@@ -115,7 +125,8 @@ def flowedit(
         v_src, v_tar = velocity(z_src, z_tar, t)
         watch.check(v_src, z_src, "velocity pair (source)", i, t)
         watch.check(v_tar, z_tar, "velocity pair (target)", i, t)
-        z = z + (t_next - t) * (v_tar - v_src).mean(dim=0)
+        delta = (v_tar - v_src).mean(dim=0)
+        z = z + (t_next - t) * (delta if mask is None else mask * delta)
         if callback is not None:
             callback(step_info(i, t, t_next, z, "edit", z_src, z_tar))
     if n_min == 0:
@@ -124,7 +135,8 @@ def flowedit(
 
     # The last n_min steps: plain target sampling (Euler) from the noisy target point at ts[T - n_min].
     t = times[switch]
-    z_src = ((1 - t) * x_src + t * _noise(x_src, generator)).unsqueeze(0)  # (1, *x.shape): one draw
+    eps = _noise(x_src, generator)  # one draw for the whole phase
+    z_src = ((1 - t) * x_src + t * eps).unsqueeze(0)  # (1, *x.shape)
     z_tar = z_src + (z - x_src)
 
     def target(z: torch.Tensor, t: float) -> torch.Tensor:
@@ -133,20 +145,47 @@ def flowedit(
     def sampled(info: dict) -> None:
         callback({**info, "z": info["z"][0], "z_tar": info["z"]})
 
-    report = None if callback is None else sampled
-    z_tar = _integrate(
-        z_tar,
-        target,
-        times[switch:],
-        get_solver("euler"),
-        report,
-        watch,
-        "velocity pair (target)",
-        range(switch, steps),
-        "sample",
-    )
+    report, euler = (None if callback is None else sampled), get_solver("euler")
+    if mask is None:
+        z_tar = _integrate(
+            z_tar,
+            target,
+            times[switch:],
+            euler,
+            report,
+            watch,
+            "velocity pair (target)",
+            range(switch, steps),
+            "sample",
+        )
+    else:  # step by step: after each step, the unmasked part goes back to the source's noisy path
+        for i in range(switch, steps):
+            z_tar = _integrate(
+                z_tar, target, times[i : i + 2], euler, None, watch, "velocity pair (target)", range(i, i + 1)
+            )
+            t_next = times[i + 1]
+            z_tar = torch.lerp(((1 - t_next) * x_src + t_next * eps).unsqueeze(0), z_tar, mask)
+            if report is not None:
+                report(step_info(i, times[i], t_next, z_tar, "sample"))
     watch.finish()
     return z_tar[0]
+
+
+def check_mask(mask: Any, like: torch.Tensor) -> torch.Tensor:
+    """``mask`` as a tensor of ``like``'s dtype and device, or ``ValueError``: values in [0, 1], broadcastable to
+    ``like`` (a mask of ``like``'s shape or, e.g., one value per pixel shared by the channels)."""
+    if not torch.is_tensor(mask):
+        raise ValueError(f"mask must be a tensor with values in [0, 1], got {type(mask).__name__}")
+    try:
+        shape = torch.broadcast_shapes(mask.shape, like.shape)
+    except RuntimeError:
+        shape = None
+    if shape != like.shape:
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the sample's {tuple(like.shape)}")
+    mask = mask.to(device=like.device, dtype=like.dtype)
+    if not bool(((mask >= 0) & (mask <= 1)).all()):  # also refuses NaN
+        raise ValueError("mask values must lie in [0, 1] (0 keeps the source, 1 edits)")
+    return mask
 
 
 def edit_by_inversion(

@@ -13,7 +13,7 @@ import torch
 from numpy.polynomial.hermite_e import hermegauss
 
 from flowedit import Solver, edit_by_inversion, flowedit, integrate, linear_timesteps, sdedit, velocity_pair
-from flowedit._edit import check_schedule
+from flowedit._edit import check_mask, check_schedule
 
 from ._mixture import GaussianMixture
 
@@ -72,15 +72,16 @@ def gauss_hermite(nodes: int, dim: int, dtype: torch.dtype = torch.float64) -> t
     return torch.from_numpy(points).to(dtype), torch.from_numpy(weights.reshape(-1)).to(dtype)
 
 
-def _mean_flowedit(x, source, target, ts, n_max, nodes, callback):
-    """FlowEdit with n_avg -> infinity: Euler on dz/dt = E_eps[v_tar(z_src + z - x) - v_src(z_src)]."""
+def _mean_flowedit(x, source, target, ts, n_max, nodes, callback, mask=None):
+    """FlowEdit with n_avg -> infinity: Euler on dz/dt = m * E_eps[v_tar(z_src + z - x) - v_src(z_src)]."""
     eps, w = gauss_hermite(nodes, x.shape[-1], x.dtype)  # (Q, d), (Q,)
 
     def mean_delta(z: torch.Tensor, t: float) -> torch.Tensor:
         z_src = (1 - t) * x + t * eps[:, None, :]  # (Q, N, d)
         z_tar = z_src + (z - x)
         delta = target.velocity(z_tar, t) - source.velocity(z_src, t)
-        return torch.einsum("q,qnd->nd", w, delta)
+        mean = torch.einsum("q,qnd->nd", w, delta)
+        return mean if mask is None else mask * mean
 
     steps = len(ts) - 1
     if n_max == 0:
@@ -115,8 +116,13 @@ def edit(
     solver: str = "euler",
     generator: torch.Generator | None = None,
     callback=None,
+    mask: Any = None,
 ) -> torch.Tensor:
     """Edit points ``x_src`` (N, d) of ``source`` towards ``target`` with one of the paper's methods.
+
+    ``mask`` (FlowEdit methods only; values in [0, 1], shape ``(N,)`` per point or broadcastable to
+    ``(N, d)``) scales each step's update: points with mask 0 stay exactly where they are, points
+    with mask 1 get the plain edit (see :func:`flowedit.flowedit`).
 
     Methods (``T = steps`` on the uniform grid from t = 1 to 0; ``n_max`` defaults to ``T``):
 
@@ -149,18 +155,23 @@ def edit(
     check_schedule(steps, n_max, n_min, n_avg)
     if method != "flowedit" and (n_min != 0 or n_avg != 1):
         raise ValueError(f"n_min and n_avg apply to method 'flowedit' only, not {method!r}")
+    if mask is not None:
+        if method not in ("flowedit", "flowedit-mean"):
+            raise ValueError(f"mask applies to methods 'flowedit' and 'flowedit-mean' only, not {method!r}")
+        mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
+        mask = check_mask(mask[:, None] if mask.ndim == 1 else mask, x)  # (N,) -> one value per point
     ode = Adaptive() if solver == "exact" else solver
 
     if method == "flowedit":
         pair = velocity_pair(source.velocity, target.velocity)
-        return flowedit(x, pair, ts, n_max, n_min, n_avg, generator, callback)
+        return flowedit(x, pair, ts, n_max, n_min, n_avg, generator, callback, mask)
     if method == "flowedit-mean":
         if nodes ** x.shape[-1] <= MAX_QUADRATURE:
-            return _mean_flowedit(x, source, target, ts, n_max, nodes, callback)
+            return _mean_flowedit(x, source, target, ts, n_max, nodes, callback, mask)
         # Too many dimensions for a tensor-product rule: a Monte-Carlo mean, i.e. FlowEdit with
         # n_avg = MEAN_DRAWS, whose error in each step's mean is 1/8 of a single draw's spread.
         pair = velocity_pair(source.velocity, target.velocity)
-        return flowedit(x, pair, ts, n_max, 0, MEAN_DRAWS, generator, callback)
+        return flowedit(x, pair, ts, n_max, 0, MEAN_DRAWS, generator, callback, mask)
     if method == "inversion":
         if solver == "exact":  # one adaptive solve per direction, from 0 up to t_max and back
             ts = torch.tensor([float(ts[steps - n_max]), 0.0], dtype=x.dtype) if n_max else ts

@@ -190,3 +190,43 @@ def test_a_velocity_of_the_wrong_shape_is_named():
         flowedit(x, bad, linear_timesteps(3), 3)
     with pytest.raises(TypeError, match="must return a torch.Tensor"):
         flowedit(x, velocity_pair(lambda z, t: z, lambda z, t: z.numpy()), linear_timesteps(3), 3)
+
+
+def test_a_mask_keeps_the_source_where_it_is_0_and_is_the_plain_edit_where_it_is_1():
+    source, target = GaussianMixture([[-2.0, 0.0], [2.0, 0.0]], 1.0), GaussianMixture([[0.0, 3.0]], 1.0)
+    x = source.sample(12, torch.Generator().manual_seed(0))
+    pair, ts = velocity_pair(source, target), linear_timesteps(8)
+    for n_min in (0, 2):  # the n_min phase keeps the masked-out points on the source's noisy path, ending at x
+
+        def run(mask=None, n_min=n_min):
+            return flowedit(x, pair, ts, 6, n_min, 3, torch.Generator().manual_seed(5), mask=mask)
+
+        plain = run()
+        assert torch.equal(run(torch.ones(12, 2, dtype=torch.float64)), plain)
+        assert torch.equal(run(torch.zeros(12, 1, dtype=torch.float64)), x)
+        rows = (torch.arange(12) % 2 == 0).double()[:, None]  # edit every other point: the velocities are pointwise
+        mixed = run(rows)
+        assert torch.equal(mixed[::2], plain[::2]) and torch.equal(mixed[1::2], x[1::2])
+
+
+def test_a_soft_mask_scales_the_update():
+    x = torch.zeros(4, 3, dtype=torch.float64)
+    pair = velocity_pair(lambda z, t: torch.zeros_like(z), lambda z, t: torch.ones_like(z))  # v_tar - v_src = 1
+    mask = torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)[:, None]
+    y = flowedit(x, pair, linear_timesteps(10), 6, generator=torch.Generator().manual_seed(0), mask=mask)
+    torch.testing.assert_close(y, -0.6 * mask.expand(4, 3), rtol=0, atol=1e-15)  # dz/dt = m from t = 0.6 to 0
+
+
+@pytest.mark.parametrize(
+    ("mask", "message"),
+    [
+        ([1.0, 0.0], "mask must be a tensor"),
+        (torch.ones(3, 2), r"mask of shape \(3, 2\) does not broadcast to the sample's \(4, 2\)"),
+        (torch.full((4, 1), 1.5), r"mask values must lie in \[0, 1\]"),
+        (torch.full((4, 2), float("nan")), r"mask values must lie in \[0, 1\]"),
+    ],
+)
+def test_bad_masks_get_one_clear_error(mask, message):
+    pair = velocity_pair(lambda z, t: z, lambda z, t: z)
+    with pytest.raises(ValueError, match=message):
+        flowedit(torch.zeros(4, 2), pair, linear_timesteps(3), 3, mask=mask)

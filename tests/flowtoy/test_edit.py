@@ -148,3 +148,15 @@ def test_every_method_s_callback_indexes_the_full_grid(method):
     edit(x, source, target, method, steps=10, n_max=6, generator=torch.Generator().manual_seed(1), callback=seen.append)
     assert seen and all(info["t"] == ts[info["i"]] for info in seen)
     assert min(info["i"] for info in seen) == 4  # the first step that edits: T - n_max
+
+
+def test_a_mask_edits_one_mode_and_keeps_the_other():
+    source, target = paper.source(), paper.target()
+    x = source.sample(200, generator=torch.Generator().manual_seed(0))
+    upper = metrics.nearest_mode(x, source) == 1  # edit the upper-right mode only
+    for method in ("flowedit", "flowedit-mean"):
+        y = edit(x, source, target, method, steps=10, generator=torch.Generator().manual_seed(1), mask=upper)
+        plain = edit(x, source, target, method, steps=10, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(y[~upper], x[~upper]) and torch.equal(y[upper], plain[upper])
+    with pytest.raises(ValueError, match="mask applies to methods 'flowedit' and 'flowedit-mean' only"):
+        edit(x, source, target, "inversion", mask=upper)
