@@ -1,6 +1,7 @@
-"""Tiny random-weight ``QwenImagePipeline`` and ``Flux2KleinPipeline``, built in memory (see :mod:`flowedit.testing`).
+"""Tiny random-weight ``QwenImagePipeline``, ``Flux2KleinPipeline`` and ``Flux2Pipeline``, built in memory (see :mod:`flowedit.testing`).
 
-Both use Qwen text encoders and a byte-level tokenizer with Qwen's chat special tokens.
+They share a byte-level tokenizer with chat special tokens; FLUX.2's two pipelines share their tiny transformer
+and VAE.
 """
 
 from __future__ import annotations
@@ -116,6 +117,46 @@ _CHAT_TEMPLATE = (
 )
 
 
+def _flux2_parts(diffusers: Any, text_width: int, guidance_embeds: bool) -> dict[str, Any]:
+    """The transformer, VAE and scheduler that FLUX.2 [dev] and [klein] share, tiny (drawn in the caller's seed)."""
+    vae = diffusers.AutoencoderKLFlux2(
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=32,
+    )
+    vae.bn.running_mean.copy_(0.3 * torch.randn_like(vae.bn.running_mean))  # a batch norm that is not the identity
+    vae.bn.running_var.copy_(torch.rand_like(vae.bn.running_var) + 0.5)
+    transformer = diffusers.Flux2Transformer2DModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=3 * text_width,
+        timestep_guidance_channels=16,
+        axes_dims_rope=(4, 4, 4, 4),
+        guidance_embeds=guidance_embeds,
+    )
+    return {"transformer": transformer, "vae": vae}
+
+
+def _flux2_scheduler(diffusers: Any) -> Any:
+    return diffusers.FlowMatchEulerDiscreteScheduler(  # the pipelines pass mu: only the shift's form matters
+        num_train_timesteps=1000,
+        shift=3.0,
+        use_dynamic_shifting=True,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
+    )
+
+
 def tiny_flux2_klein_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32) -> Any:
     """A real ``Flux2KleinPipeline`` with tiny random weights, built in memory.
 
@@ -150,42 +191,63 @@ def tiny_flux2_klein_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32)
             eos_token_id=tokenizer.eos_token_id,
             bos_token_id=None,
         )
-        vae = diffusers.AutoencoderKLFlux2(
-            block_out_channels=(8, 16),
-            down_block_types=("DownEncoderBlock2D",) * 2,
-            up_block_types=("UpDecoderBlock2D",) * 2,
-            layers_per_block=1,
-            latent_channels=4,
-            norm_num_groups=4,
-            sample_size=32,
-        )
-        vae.bn.running_mean.copy_(0.3 * torch.randn_like(vae.bn.running_mean))
-        vae.bn.running_var.copy_(torch.rand_like(vae.bn.running_var) + 0.5)
-        modules = {
-            "transformer": diffusers.Flux2Transformer2DModel(
-                patch_size=1,
-                in_channels=16,
-                num_layers=1,
-                num_single_layers=1,
-                attention_head_dim=16,
-                num_attention_heads=2,
-                joint_attention_dim=3 * width,
-                timestep_guidance_channels=16,
-                axes_dims_rope=(4, 4, 4, 4),
-                guidance_embeds=False,
-            ),
-            "vae": vae,
-            "text_encoder": transformers.Qwen3ForCausalLM(text_config),
-        }
-    scheduler = diffusers.FlowMatchEulerDiscreteScheduler(
-        num_train_timesteps=1000,
-        shift=3.0,
-        use_dynamic_shifting=True,
-        base_shift=0.5,
-        max_shift=1.15,
-        base_image_seq_len=256,
-        max_image_seq_len=4096,
-    )
+        modules = {**_flux2_parts(diffusers, width, False), "text_encoder": transformers.Qwen3ForCausalLM(text_config)}
     return diffusers.Flux2KleinPipeline(
-        scheduler=scheduler, tokenizer=tokenizer, is_distilled=False, **_ready(modules, dtype)
+        scheduler=_flux2_scheduler(diffusers), tokenizer=tokenizer, is_distilled=False, **_ready(modules, dtype)
     )
+
+
+_MISTRAL_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'system' %}[SYSTEM_PROMPT]{{ m['content'][0]['text'] }}"
+    "[/SYSTEM_PROMPT]{% else %}[INST]{{ m['content'][0]['text'] }}[/INST]{% endif %}{% endfor %}"
+)
+
+
+def tiny_flux2_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32) -> Any:
+    """A real ``Flux2Pipeline`` (FLUX.2 [dev]) with tiny random weights, built in memory.
+
+    As :func:`tiny_flux2_klein_pipeline`, but guidance distilled (the transformer has a guidance embedding) and
+    prompted through ``Mistral3ForConditionalGeneration`` (width 16, 30 layers: the pipeline stacks hidden
+    states 10, 20 and 30; a 1-layer Pixtral vision tower it never uses). The real model's ``tokenizer`` is a
+    Pixtral processor; here it is a byte-level tokenizer with Mistral's instruction tokens and a chat template
+    for the pipeline's system + user messages (the pipeline only calls ``apply_chat_template``, which both have).
+    """
+    from .testing import _import_models, _ready, _seeded
+
+    diffusers, transformers, tokenizers = _import_models()
+    width = 16
+    with _seeded(seed):
+        tokenizer = _qwen_tokenizer(transformers, tokenizers)
+        tokenizer.add_special_tokens(
+            {"additional_special_tokens": ["[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[INST]", "[/INST]", "[IMG]"]}
+        )
+        tokenizer.chat_template = _MISTRAL_TEMPLATE
+        config = transformers.Mistral3Config(
+            text_config=dict(
+                model_type="mistral",
+                vocab_size=len(tokenizer),
+                hidden_size=width,
+                intermediate_size=32,
+                num_hidden_layers=30,
+                num_attention_heads=2,
+                num_key_value_heads=1,
+                head_dim=8,
+                max_position_embeddings=1024,
+            ),
+            vision_config=dict(
+                model_type="pixtral",
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                image_size=64,
+                patch_size=16,
+                head_dim=8,
+            ),
+            image_token_index=tokenizer.convert_tokens_to_ids("[IMG]"),
+        )
+        modules = {
+            **_flux2_parts(diffusers, width, True),
+            "text_encoder": transformers.Mistral3ForConditionalGeneration(config),
+        }
+    return diffusers.Flux2Pipeline(scheduler=_flux2_scheduler(diffusers), tokenizer=tokenizer, **_ready(modules, dtype))

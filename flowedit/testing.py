@@ -1,7 +1,7 @@
 """Tiny random-weight pipelines of every model family, built in memory from configs (no download, no files).
 
-SD3 (and SD3.5) and FLUX.1 are built here; Qwen-Image and FLUX.2 [klein], whose text encoders are Qwen
-models, in :mod:`flowedit._tiny_qwen` (re-exported here).
+SD3 (and SD3.5) and FLUX.1 are built here; Qwen-Image and FLUX.2 ([klein], [dev]), whose text encoders are
+newer chat models, in :mod:`flowedit._tiny_qwen` (re-exported here).
 
 :func:`tiny_sd3_pipeline` and :func:`tiny_flux_pipeline` return *real* diffusers pipelines
 (``StableDiffusion3Pipeline`` / ``FluxPipeline``) whose every component is a real class with a tiny
@@ -45,7 +45,13 @@ import torch
 if TYPE_CHECKING:
     import diffusers
 
-__all__ = ["tiny_flux2_klein_pipeline", "tiny_flux_pipeline", "tiny_qwen_image_pipeline", "tiny_sd3_pipeline"]
+__all__ = [
+    "tiny_flux2_klein_pipeline",
+    "tiny_flux2_pipeline",
+    "tiny_flux_pipeline",
+    "tiny_qwen_image_pipeline",
+    "tiny_sd3_pipeline",
+]
 
 _WORDS = """
 a an the of and with in on at to from by for is are
@@ -388,4 +394,4 @@ def tiny_flux_pipeline(
     )
 
 
-from ._tiny_qwen import tiny_flux2_klein_pipeline, tiny_qwen_image_pipeline  # noqa: E402  (Qwen text encoders)
+from ._tiny_qwen import tiny_flux2_klein_pipeline, tiny_flux2_pipeline, tiny_qwen_image_pipeline  # noqa: E402

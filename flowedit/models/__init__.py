@@ -6,7 +6,7 @@ diffusers, transformers and PIL are imported lazily, only when a pipeline is bui
 from ._editor import DEFAULTS, Editor, EditResult, load
 from ._families import FAMILIES, Family
 from ._flux import FluxAdapter, PackedLayout, flux_timestep
-from ._flux2 import Flux2KleinAdapter
+from ._flux2 import Flux2Adapter
 from ._qwen import QwenImageAdapter
 from ._sd3 import SD3Adapter, sd3_timestep
 from ._settings import EditSettings
@@ -18,7 +18,7 @@ __all__ = [
     "EditResult",
     "EditSettings",
     "Editor",
-    "Flux2KleinAdapter",
+    "Flux2Adapter",
     "FluxAdapter",
     "PackedLayout",
     "QwenImageAdapter",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._flux import FluxAdapter
-from ._flux2 import Flux2KleinAdapter
+from ._flux2 import Flux2Adapter
 from ._qwen import QwenImageAdapter
 from ._sd3 import SD3Adapter
 from ._settings import EditSettings
@@ -127,10 +127,27 @@ FAMILIES: dict[str, Family] = {
             **_FLUX,
         ),
         Family(
+            name="flux2",
+            title="FLUX.2 [dev]",
+            pipeline="Flux2Pipeline",
+            adapter=Flux2Adapter,
+            timestep="t",
+            guidance="embedded: the scale is an input of the guidance-distilled transformer",
+            latents="2x2 patchified, then (x - bn.running_mean) / bn std per channel",
+            packing="2x2 patches into tokens (B, L, 4C)",
+            schedule="dynamic shift by the pipeline's empirical mu(L, T)",
+            # Its own sampling default is 50 steps at guidance 4, FLUX.1 [dev]'s 3.5 scaled by 8/7: so are the
+            # reference's 1.5 / 5.5 for FLUX.1 [dev], giving 1.7 / 6.3. n_max = 33 of 50 starts at t = 0.936 at
+            # 1024^2 on its grid (as for [klein]), within FLUX.1 [dev]'s 0.91-0.95. Not tuned on real weights.
+            defaults=EditSettings(steps=50, n_max=33, n_min=0, n_avg=1, src_guidance=1.7, tar_guidance=6.3, seed=10),
+            defaults_from="reasoned, not tuned on real weights: FLUX.1 [dev]'s start t and guidance, rescaled",
+            tiny=_tiny("tiny_flux2_pipeline"),
+        ),
+        Family(
             name="flux2-klein",
             title="FLUX.2 [klein]",
             pipeline="Flux2KleinPipeline",
-            adapter=Flux2KleinAdapter,
+            adapter=Flux2Adapter,
             timestep="t",
             guidance="classifier-free: [empty negative, prompt] rows, off <= 1 (and for distilled checkpoints)",
             latents="2x2 patchified, then (x - bn.running_mean) / bn std per channel",
@@ -204,6 +221,8 @@ def family_of_name(model: str) -> Family | None:
         return FAMILIES["sd3"]
     if "flux.2-klein" in name or "flux2-klein" in name:
         return FAMILIES["flux2-klein"]
+    if "flux.2-dev" in name or "flux2-dev" in name:
+        return FAMILIES["flux2"]
     if "qwen-image" in name and "edit" not in name:
         return FAMILIES["qwen-image"]
     return None

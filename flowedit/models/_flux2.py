@@ -1,11 +1,12 @@
-"""FLUX.2 [klein] as velocities for the shared integrator.
+"""FLUX.2 ([dev] and [klein]) as velocities for the shared integrator.
 
 Latents are the VAE's, patchified 2x2 into channels, normalised by the VAE's batch-norm running statistics
 and flattened into tokens, shape ``(B, L, 4C)``, float32 (the token layout is FLUX.1's, so
-:class:`~flowedit.models.PackedLayout` unpacks them). Guidance is classifier-free with an empty negative
-prompt (none for distilled checkpoints); the prompt is Qwen3's hidden states of three layers, stacked, at a
-fixed length. The transformer takes ``t`` itself; the grid shifts by an empirical ``mu(L, T)``, as the
-pipeline does.
+:class:`~flowedit.models.PackedLayout` unpacks them). The prompt is the text encoder's hidden states of three
+layers, stacked, at a fixed length (Mistral 3 for [dev], Qwen3 for [klein]). Guidance: [dev] is guidance
+distilled (the scale is an input of the transformer, one row per prompt); [klein] uses classifier-free
+guidance with an empty negative prompt (none for its distilled checkpoints). The transformer takes ``t``
+itself; the grid shifts by the pipelines' empirical ``mu(L, T)``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from ._common import Branch, Encoded, check_finite, expand_rows
 from ._flux import FluxAdapter, PackedLayout
 
-__all__ = ["Flux2KleinAdapter", "flux2_timestep"]
+__all__ = ["Flux2Adapter", "flux2_timestep"]
 
 
 def flux2_timestep(t: float) -> float:
@@ -24,10 +25,11 @@ def flux2_timestep(t: float) -> float:
     return t
 
 
-class Flux2KleinAdapter(FluxAdapter):
-    """Wraps a ``diffusers.Flux2KleinPipeline``: batch-norm-normalised packed latents, CFG, one call per step."""
+class Flux2Adapter(FluxAdapter):
+    """Wraps a ``diffusers.Flux2Pipeline`` or ``Flux2KleinPipeline``: batch-norm-normalised packed latents,
+    embedded guidance ([dev]) or CFG ([klein]), one call per step."""
 
-    kind = "flux2-klein"
+    kind = "flux2"
 
     def _statistics(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch norm's running mean and standard deviation over the 4C patchified channels, float32."""
@@ -68,8 +70,11 @@ class Flux2KleinAdapter(FluxAdapter):
 
     @torch.no_grad()
     def encode_prompt(self, prompt: str, guidance: float) -> Branch:
-        """Qwen3 embeddings (1, 512, 3D); with guidance on (``> 1``, not distilled) the rows are ``["", prompt]``."""
-        cfg = guidance > 1 and not self.pipe.config.is_distilled
+        """Embeddings (1, 512, 3D); for [dev] the scale goes to the guidance embedding; for [klein] with guidance
+        on (``> 1``, not distilled) the rows are ``["", prompt]``."""
+        if self.guidance_embeds:
+            return Branch(self.pipe.encode_prompt(prompt=prompt, device=self.device)[0], None, guidance)
+        cfg = guidance > 1 and not getattr(self.pipe.config, "is_distilled", False)
         prompts = ["", prompt] if cfg else [prompt]
         embeds = torch.cat([self.pipe.encode_prompt(prompt=p, device=self.device)[0] for p in prompts])
         return Branch(embeds, None, guidance if cfg else 1.0)
@@ -86,8 +91,12 @@ class Flux2KleinAdapter(FluxAdapter):
             text_ids = self.pipe._prepare_text_ids(embeds[:1]).to(self.device).expand(rows, -1, -1)
             grid = torch.empty(1, 1, shape.height // 2, shape.width // 2)
             image_ids = self.pipe._prepare_latent_ids(grid).to(self.device).expand(rows, -1, -1)
-            cache["conditioning"] = (n, embeds, text_ids, image_ids)
-        _, embeds, text_ids, image_ids = cache["conditioning"]
+            guidance = None
+            if self.guidance_embeds:  # one scale per row, each branch its own
+                scales = [torch.full((k * b.rows,), b.guidance) for b, k in zip(branches, n, strict=True)]
+                guidance = torch.cat(scales).to(self.device)
+            cache["conditioning"] = (n, embeds, text_ids, image_ids, guidance)
+        _, embeds, text_ids, image_ids, guidance = cache["conditioning"]
         hidden = torch.cat([z.repeat(b.rows, 1, 1) for z, b in zip(latents, branches, strict=True)])
         timestep = torch.full((hidden.shape[0],), flux2_timestep(t), device=self.device, dtype=self.dtype)
         with torch.no_grad():
@@ -97,7 +106,7 @@ class Flux2KleinAdapter(FluxAdapter):
                 timestep=timestep,
                 img_ids=image_ids,
                 txt_ids=text_ids,
-                guidance=None,
+                guidance=guidance,
                 return_dict=False,
             )[0].float()
         velocities, start = [], 0

@@ -138,9 +138,10 @@ def reference_qwen(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_avg
     return z_edit
 
 
-def reference_flux2_klein(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
-    """The same loop for diffusers' Flux2KleinPipeline, from the image: its own VAE encoding (patchified,
-    batch-norm normalised), packing, ids, empirical mu, prompt encoding, and a separate call per prompt."""
+def reference_flux2(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
+    """The same loop for diffusers' Flux2Pipeline / Flux2KleinPipeline, from the image: its own VAE encoding
+    (patchified, batch-norm normalised), packing, ids, empirical mu, prompt encoding, a separate call per prompt,
+    and [dev]'s guidance embedding or [klein]'s classifier-free guidance with an empty negative prompt."""
     from diffusers.pipelines.flux2.pipeline_flux2_klein import compute_empirical_mu
 
     with torch.no_grad():
@@ -152,13 +153,15 @@ def reference_flux2_klein(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_
     timesteps, sigmas = pipe.scheduler.timesteps, pipe.scheduler.sigmas
     src, tar, neg = (pipe.encode_prompt(prompt=p) for p in (src_prompt, tar_prompt, ""))
 
-    def velocity(latents, prompt, t):
+    embedded = pipe.transformer.config.guidance_embeds
+
+    def velocity(latents, prompt, t, scale=None):
         embeds, text_ids = prompt
         with torch.no_grad():
             return pipe.transformer(
                 hidden_states=latents,
                 timestep=t.expand(latents.shape[0]).to(latents.dtype) / 1000,
-                guidance=None,
+                guidance=torch.full([1], scale, dtype=torch.float32).expand(latents.shape[0]) if embedded else None,
                 encoder_hidden_states=embeds,
                 txt_ids=text_ids,
                 img_ids=image_ids,
@@ -166,8 +169,10 @@ def reference_flux2_klein(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_
             )[0]
 
     def guided(latents, prompt, scale, t):
-        v = velocity(latents, prompt, t)
-        return v if scale <= 1 else velocity(latents, neg, t) + scale * (v - velocity(latents, neg, t))
+        v = velocity(latents, prompt, t, scale)
+        if embedded or scale <= 1:
+            return v
+        return velocity(latents, neg, t) + scale * (v - velocity(latents, neg, t))
 
     torch.manual_seed(seed)
     z_edit = x_src.clone()

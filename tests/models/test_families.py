@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from reference_loops import reference_flux, reference_flux2_klein, reference_qwen, reference_sd3
+from reference_loops import reference_flux, reference_flux2, reference_qwen, reference_sd3
 
 from flowedit.cli import main
 from flowedit.models import FAMILIES, Editor, load
@@ -70,9 +70,9 @@ def test_each_family_equals_the_reference_algorithm(editor):
     guidance = (settings.src_guidance, settings.tar_guidance)
     if family.pipeline == "StableDiffusion3Pipeline":
         ref = reference_sd3(editor.pipe, ours.source, "a cat", "a photo of a dog", 7, 5, 2, *guidance, 3)
-    elif family.name == "flux2-klein":  # from the pixels: the pipeline's own encoding and normalisation
+    elif family.name.startswith("flux2"):  # from the pixels: the pipeline's own encoding and normalisation
         pixels = editor.pipe.image_processor.preprocess(editor.load_image(picture()))
-        ref = reference_flux2_klein(editor.pipe, pixels, "a cat", "a photo of a dog", 7, 5, 2, *guidance, 3)
+        ref = reference_flux2(editor.pipe, pixels, "a cat", "a photo of a dog", 7, 5, 2, *guidance, 3)
     else:  # packed families: the reference starts from the unpacked latents
         unpacked = ours.layout.unpack(ours.source)
         loop = reference_qwen if family.name == "qwen-image" else functools.partial(reference_flux, n_min=0)
@@ -111,6 +111,7 @@ def test_schnell_ignores_guidance_and_uses_the_unshifted_grid():
         ("Qwen/Qwen-Image", "qwen-image"),
         ("Qwen/Qwen-Image-Edit", None),
         ("black-forest-labs/FLUX.2-klein-4B", "flux2-klein"),
+        ("black-forest-labs/FLUX.2-dev", "flux2"),
         ("someone/unknown-model", None),
     ],
 )
@@ -128,6 +129,7 @@ def test_the_family_a_name_announces(name, family):
         ("FluxPipeline", {"guidance_embeds": False}, "flux-schnell"),
         ("QwenImagePipeline", {}, "qwen-image"),
         ("Flux2KleinPipeline", {}, "flux2-klein"),
+        ("Flux2Pipeline", {}, "flux2"),
         ("WanPipeline", {}, None),
     ],
 )
@@ -145,7 +147,7 @@ def test_an_unsupported_pipeline_is_refused_naming_the_supported_ones():
 
     with pytest.raises(
         TypeError,
-        match="unsupported pipeline WanPipeline; supported: Flux2KleinPipeline, FluxPipeline, QwenImagePipeline, Stab",
+        match="unsupported pipeline WanPipeline; supported: Flux2KleinPipeline, Flux2Pipeline, FluxPipeline, Qwen",
     ):
         Editor.from_pipeline(WanPipeline())
 
@@ -156,7 +158,7 @@ def test_flowedit_models_lists_every_family_with_its_defaults(capsys):
     for name, family in FAMILIES.items():
         assert f"{name}: {family.title} ({family.pipeline}; offline: tiny-{name})" in out
         assert f"steps {family.defaults.steps}, n_max {family.defaults.n_max}" in out
-    assert out.count("reasoned, not tuned on real weights") == 4
+    assert out.count("reasoned, not tuned on real weights") == 5
 
 
 def test_the_readme_table_states_each_familys_defaults():
