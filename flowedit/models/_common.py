@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -110,6 +111,30 @@ class Adapter:
         """A plain velocity ``v(z, t)`` for one prompt (for inversion and SDEdit), latents of ``layout``."""
         cache: dict = {}
         return lambda z, t: self._forward([z], [branch], t, cache, layout)[0]
+
+
+def classifier_free(uncond: torch.Tensor, cond: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance (Ho & Salimans, 2022): ``v_uncond + w (v_cond - v_uncond)``."""
+    return uncond + scale * (cond - uncond)
+
+
+def stack_rows(latents: list[torch.Tensor], branches: list[Branch]) -> torch.Tensor:
+    """One batch for a transformer call: branch ``i``'s latents ``(k_i, ...)`` repeated once per conditioning row,
+    ``[z_0 (row 0), z_0 (row 1), z_1 (row 0), ...]``: shape ``(sum_i rows_i k_i, ...)``."""
+    return torch.cat([z.repeat(b.rows, *([1] * (z.ndim - 1))) for z, b in zip(latents, branches, strict=True)])
+
+
+def guided_velocities(
+    out: torch.Tensor, n: list[int], branches: list[Branch], combine: Callable = classifier_free
+) -> list[torch.Tensor]:
+    """Split one call's output (laid out as :func:`stack_rows`) into each branch's velocity ``(k_i, ...)``; a branch
+    with two rows ``[uncond, cond]`` is combined by ``combine(uncond, cond, scale)``."""
+    velocities, start = [], 0
+    for k, b in zip(n, branches, strict=True):
+        parts = out[start : start + k * b.rows].split(k)  # ([uncond,] cond), each (k, ...)
+        start += k * b.rows
+        velocities.append(combine(parts[0], parts[1], b.guidance) if b.rows == 2 else parts[0])
+    return velocities
 
 
 def expand_rows(t: torch.Tensor, copies: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._common import Branch, Encoded, check_finite, expand_rows
+from ._common import Branch, Encoded, check_finite, expand_rows, guided_velocities, stack_rows
 from ._flux import FluxAdapter, PackedLayout
 
 __all__ = ["Flux2Adapter", "flux2_timestep"]
@@ -97,7 +97,7 @@ class Flux2Adapter(FluxAdapter):
                 guidance = torch.cat(scales).to(self.device)
             cache["conditioning"] = (n, embeds, text_ids, image_ids, guidance)
         _, embeds, text_ids, image_ids, guidance = cache["conditioning"]
-        hidden = torch.cat([z.repeat(b.rows, 1, 1) for z, b in zip(latents, branches, strict=True)])
+        hidden = stack_rows(latents, branches)
         timestep = torch.full((hidden.shape[0],), flux2_timestep(t), device=self.device, dtype=self.dtype)
         with torch.no_grad():
             out = self.pipe.transformer(
@@ -109,9 +109,4 @@ class Flux2Adapter(FluxAdapter):
                 guidance=guidance,
                 return_dict=False,
             )[0].float()
-        velocities, start = [], 0
-        for k, b in zip(n, branches, strict=True):
-            parts = out[start : start + k * b.rows].split(k)  # ([negative,] prompt), each (k, L, 4C)
-            start += k * b.rows
-            velocities.append(parts[0] + b.guidance * (parts[1] - parts[0]) if b.rows == 2 else parts[0])
-        return velocities
+        return guided_velocities(out, n, branches)

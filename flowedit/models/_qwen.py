@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import Branch, Encoded, check_finite, expand_rows
+from ._common import Branch, Encoded, check_finite, expand_rows, guided_velocities, stack_rows
 from ._flux import FluxAdapter, PackedLayout
 
 __all__ = ["QwenImageAdapter", "qwen_timestep"]
@@ -82,7 +82,7 @@ class QwenImageAdapter(FluxAdapter):
             mask = torch.cat([expand_rows(m, k) for m, k in zip(splits[1], n, strict=True)])
             cache["conditioning"] = (n, embeds, mask, (1, shape.height // 2, shape.width // 2))
         _, embeds, mask, grid = cache["conditioning"]
-        hidden = torch.cat([z.repeat(b.rows, 1, 1) for z, b in zip(latents, branches, strict=True)])
+        hidden = stack_rows(latents, branches)
         timestep = torch.full((hidden.shape[0],), qwen_timestep(t), device=self.device, dtype=self.dtype)
         with torch.no_grad():
             out = self.pipe.transformer(
@@ -93,15 +93,10 @@ class QwenImageAdapter(FluxAdapter):
                 img_shapes=[[grid]] * hidden.shape[0],
                 return_dict=False,
             )[0].float()
-        velocities, start = [], 0
-        for k, b in zip(n, branches, strict=True):
-            parts = out[start : start + k * b.rows].split(k)  # ([negative,] prompt), each (k, L, 4C)
-            start += k * b.rows
-            velocities.append(_true_cfg(parts[0], parts[1], b.guidance) if b.rows == 2 else parts[0])
-        return velocities
+        return guided_velocities(out, n, branches, true_cfg)
 
 
-def _true_cfg(negative: torch.Tensor, conditional: torch.Tensor, scale: float) -> torch.Tensor:
+def true_cfg(negative: torch.Tensor, conditional: torch.Tensor, scale: float) -> torch.Tensor:
     """``c = v_neg + w (v - v_neg)``, rescaled per token to the conditional velocity's norm (QwenImagePipeline)."""
     combined = negative + scale * (conditional - negative)
     return combined * (conditional.norm(dim=-1, keepdim=True) / combined.norm(dim=-1, keepdim=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import Adapter, Branch, Encoded, expand_rows
+from ._common import Adapter, Branch, Encoded, expand_rows, guided_velocities, stack_rows
 
 __all__ = ["SD3Adapter", "sd3_timestep"]
 
@@ -72,7 +72,7 @@ class SD3Adapter(Adapter):
     ) -> list[torch.Tensor]:
         """One transformer call for several branches; returns each branch's guided velocity (float32)."""
         n = [z.shape[0] for z in latents]  # rows of each branch: n_draws * batch
-        hidden = torch.cat([z.repeat(b.rows, *([1] * (z.ndim - 1))) for z, b in zip(latents, branches, strict=True)])
+        hidden = stack_rows(latents, branches)
         embeds, pooled = self._conditioning(branches, n, cache)
         # float32 like diffusers' pipeline: the SD3 transformer embeds the timestep without casting it.
         timestep = torch.full((hidden.shape[0],), sd3_timestep(t), device=self.device, dtype=torch.float32)
@@ -84,10 +84,4 @@ class SD3Adapter(Adapter):
                 pooled_projections=pooled,
                 return_dict=False,
             )[0].float()
-        velocities, start = [], 0
-        for k, b in zip(n, branches, strict=True):
-            parts = out[start : start + k * b.rows].split(k)  # ([uncond,] cond), each (k, ...)
-            start += k * b.rows
-            v = parts[0] + b.guidance * (parts[1] - parts[0]) if b.rows == 2 else parts[0]
-            velocities.append(v)
-        return velocities
+        return guided_velocities(out, n, branches)
