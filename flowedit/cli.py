@@ -106,12 +106,23 @@ def _edit(args) -> int:
     device, dtype = _device_and_dtype(args)
     data = read_image_file(image, limits)
     picture = decode_image(data, limits, str(image))
+    mask, local = None, {}
+    if args.mask is not None:  # read and checked before the model loads
+        from .models._masks import pixel_mask
+
+        if args.method not in (None, "flowedit"):
+            raise ValueError(f"--mask applies to method flowedit only, not {args.method}")
+        mask = decode_image(read_image_file(Path(args.mask), limits), limits, args.mask)
+        pixel_mask(mask, mask.size, args.feather)  # feather in range, not all black
+        local = {"mask": mask, "feather": args.feather}
     editor = _loader(args, device, dtype, limits)()
     settings = editor.defaults.replace(**options, seed=args.seed)
     with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
-        edited, result = editor.render(picture, args.source, args.target, settings, progress=bar)
+        edited, result = editor.render(picture, args.source, args.target, settings, progress=bar, **local)
     record = {"model": args.model, "dtype": str(dtype).removeprefix("torch."), "image": str(image)}
     record |= {"source_prompt": args.source, "target_prompt": args.target, **asdict(settings), **result.outcome}
+    if mask is not None:
+        record |= {"mask": args.mask, "feather": args.feather}
     save_image(edited, out, record)
     print(
         f"wrote {out} ({settings.method}, {settings.steps} steps, n_max {settings.n_max}, seed {settings.seed}, "
@@ -240,6 +251,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, help="prompt describing the source image")
     p.add_argument("--target", required=True, help="prompt describing the edit")
     p.add_argument("--out", required=True, help="output image (.png carries the edit's settings; .jpg, .webp, ...)")
+    p.add_argument(
+        "--mask",
+        help="local edit: an image whose white marks where to edit (resized to the image if needed); black pixels "
+        "keep the input's exactly (flowedit only)",
+    )
+    p.add_argument("--feather", type=float, default=0.0, help="soften the mask's edge by this many pixels (default: 0)")
     seeds = ", ".join(f"{name} {family.defaults.seed}" for name, family in FAMILIES.items())
     _settings_options(p, f"noise seed (default: the model family's: {seeds})")
     p.set_defaults(run=_edit)

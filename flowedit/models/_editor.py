@@ -14,6 +14,7 @@ from .._records import short
 from ._common import Adapter, center_crop_to_multiple, check_finite, non_finite_hint
 from ._families import FAMILIES, Family, family_of
 from ._images import ImageLimits, open_image, to_rgb
+from ._masks import latent_mask, pixel_mask
 from ._settings import EditSettings
 
 __all__ = ["DEFAULTS", "EditResult", "EditSettings", "Editor", "load"]
@@ -36,6 +37,8 @@ class EditResult:
     model_calls: int
     seconds: float
     layout: Any = field(default=None, repr=False)  # what decoding needs besides the latents (FLUX: PackedLayout)
+    image: Any = field(default=None, repr=False)  # the source as edited (RGB, cropped to the model's factor)
+    mask: Any = field(default=None, repr=False)  # the pixel mask of a local edit (mode "L", white = edit), or None
 
     @property
     def latent_mse(self) -> float:
@@ -82,11 +85,37 @@ class Editor:
         image = open_image(image, self.limits) if isinstance(image, str | Path) else to_rgb(image)
         return center_crop_to_multiple(image, self.adapter.vae_factor)
 
-    def edit_latents(self, image, source_prompt: str, target_prompt: str, settings: EditSettings, progress=None):
-        """Run one edit and return an :class:`EditResult` (latents, calls, time)."""
+    def load_mask(self, mask, image, feather: float = 0.0):
+        """``mask`` (a PIL image or a path, read within :attr:`limits`; white = edit) as a mode-"L" mask of the
+        loaded ``image``'s size, feathered by ``feather`` pixels (see :func:`~flowedit.models._masks.pixel_mask`)."""
+        if isinstance(mask, str | Path):
+            mask = open_image(mask, self.limits)
+        return pixel_mask(mask, image.size, feather)
+
+    def edit_latents(
+        self,
+        image,
+        source_prompt: str,
+        target_prompt: str,
+        settings: EditSettings,
+        progress=None,
+        mask=None,
+        feather: float = 0.0,
+    ):
+        """Run one edit and return an :class:`EditResult` (latents, calls, time).
+
+        With a ``mask`` (PIL image or path; white = edit, black = keep; method flowedit only) the edit is local:
+        the latent update is scaled by the mask on the latent grid (exactly the source where it is 0), and
+        :meth:`render` composites the decoded result over the source, so black pixels stay the input's own.
+        """
         adapter, s = self.adapter, settings.check()
         start = time.perf_counter()
-        pixels = self.pipe.image_processor.preprocess(self.load_image(image))
+        picture = self.load_image(image)
+        if mask is not None:
+            if s.method != "flowedit":
+                raise ValueError(f"a mask applies to method flowedit only, not {s.method}")
+            mask = self.load_mask(mask, picture, feather)
+        pixels = self.pipe.image_processor.preprocess(picture)
         if hasattr(self.pipe.vae, "enable_tiling"):  # bounded VAE memory for large images only
             large = pixels.shape[-2] * pixels.shape[-1] > TILED_VAE_PIXELS
             self.pipe.vae.enable_tiling() if large else self.pipe.vae.disable_tiling()
@@ -112,7 +141,8 @@ class Editor:
         try:  # the integrator checks every velocity for NaN/inf (on a GPU with one sync per edit)
             if s.method == "flowedit":
                 pair = counted(adapter.velocity_pair(src, tar, layout))
-                y = flowedit(x, pair, ts, s.n_max, s.n_min, s.n_avg, generator, step)
+                local = None if mask is None else latent_mask(mask, x, layout)
+                y = flowedit(x, pair, ts, s.n_max, s.n_min, s.n_avg, generator, step, local)
             elif s.method == "inversion":
                 v_src, v_tar = counted(adapter.velocity(src, layout)), counted(adapter.velocity(tar, layout))
                 y = edit_by_inversion(x, v_src, v_tar, ts, s.n_max, "euler", step)
@@ -121,31 +151,42 @@ class Editor:
         except FloatingPointError as err:
             raise FloatingPointError(f"the model's {err}; {non_finite_hint(adapter.dtype)}") from None
         check_finite(y, "the edited latent", adapter.dtype)
-        return EditResult(x, y, s, calls, time.perf_counter() - start, layout)
+        return EditResult(x, y, s, calls, time.perf_counter() - start, layout, picture, mask)
 
     def decode(self, latents: torch.Tensor, layout=None):
         """Latents -> a list of PIL images; pass their layout (``result.layout`` for an :class:`EditResult`)."""
         pixels = self.adapter.decode_latents(latents, layout)
         return self.pipe.image_processor.postprocess(pixels, output_type="pil")
 
-    def render(self, image, source_prompt: str, target_prompt: str, settings: EditSettings, progress=None):
-        """Edit and decode: ``(edited PIL image, EditResult)``; the one path behind :meth:`edit` and the CLI."""
-        result = self.edit_latents(image, source_prompt, target_prompt, settings, progress)
-        return self.decode(result.edited, result.layout)[0], result
+    def render(
+        self, image, source_prompt: str, target_prompt: str, settings: EditSettings, progress=None, **local: Any
+    ):
+        """Edit and decode: ``(edited PIL image, EditResult)``; the one path behind :meth:`edit` and the CLI.
 
-    def edit(self, image, source_prompt: str, target_prompt: str, **options: Any):
+        ``local`` takes :meth:`edit_latents`' ``mask`` and ``feather``; a local edit is composited over the
+        source with its pixel mask, so the pixels it keeps are the input's, bit for bit."""
+        from PIL import Image
+
+        result = self.edit_latents(image, source_prompt, target_prompt, settings, progress, **local)
+        edited = self.decode(result.edited, result.layout)[0]
+        if result.mask is not None:
+            edited = Image.composite(edited, result.image, result.mask)
+        return edited, result
+
+    def edit(self, image, source_prompt: str, target_prompt: str, mask=None, feather: float = 0.0, **options: Any):
         """Edit ``image`` (PIL image or path) from ``source_prompt`` to ``target_prompt``; returns a PIL image.
 
-        Options (default: the model's reference defaults, :data:`DEFAULTS`): ``steps``, ``n_max``,
-        ``n_min``, ``n_avg``, ``src_guidance``, ``tar_guidance``, ``seed``, ``method`` (``"flowedit"``,
-        ``"inversion"`` or ``"sdedit"``). The noise comes from a generator seeded with ``seed``, one
-        latent-shaped draw per step in step order. Shows a progress bar over the steps.
+        Options (default: the model family's, :attr:`defaults`): ``steps``, ``n_max``, ``n_min``, ``n_avg``,
+        ``src_guidance``, ``tar_guidance``, ``seed``, ``method`` (``"flowedit"``, ``"inversion"`` or
+        ``"sdedit"``). ``mask`` (PIL image or path, white = edit) makes the edit local, ``feather`` softens its
+        edge by that many pixels. The noise comes from a generator seeded with ``seed``, one latent-shaped draw
+        per step in step order. Shows a progress bar over the steps.
         """
         from tqdm import tqdm
 
         settings = self.settings(**options)
         with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
-            return self.render(image, source_prompt, target_prompt, settings, progress=bar)[0]
+            return self.render(image, source_prompt, target_prompt, settings, bar, mask=mask, feather=feather)[0]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:

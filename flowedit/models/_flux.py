@@ -33,6 +33,11 @@ class PackedLayout:
     height: int
     width: int
 
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        """(b, C, h, w) -> packed (b, L, 4C): each 2x2 patch a token of features (C, 2, 2); ``b`` may be 1."""
+        b, C, h, w = x.shape[0], self.channels, self.height, self.width
+        return x.reshape(b, C, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5).reshape(b, (h // 2) * (w // 2), 4 * C)
+
     def unpack(self, x: torch.Tensor) -> torch.Tensor:
         """Packed (B, L, 4C) -> (B, C, h, w)."""
         B, C, h, w = self.batch, self.channels, self.height, self.width
