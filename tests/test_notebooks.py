@@ -40,12 +40,14 @@ def test_the_environment_opens_the_notebooks_in_jupyterlab_with_widgets():
 
     import ipywidgets
 
-    version = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True)
-    assert version.returncode == 0 and int(version.stdout.split(".")[0]) >= 4
     assert int(ipywidgets.__version__.split(".")[0]) >= 8
-    # the lab extension that renders widgets such as flowtoy.explore() in JupyterLab
+    # JupyterLab runs (its version heads the listing), with the lab extension that renders widgets such as
+    # flowtoy.explore()
     extensions = subprocess.run(
         [sys.executable, "-m", "jupyter", "labextension", "list"], capture_output=True, text=True
     )
-    manager = [line for line in (extensions.stdout + extensions.stderr).splitlines() if "jupyterlab-manager" in line]
-    assert manager and "enabled" in manager[0] and "OK" in manager[0], extensions.stdout + extensions.stderr
+    listing = extensions.stdout + extensions.stderr
+    version = [line for line in listing.splitlines() if line.startswith("JupyterLab v")]
+    assert extensions.returncode == 0 and version and int(version[0].removeprefix("JupyterLab v").split(".")[0]) >= 4
+    manager = [line for line in listing.splitlines() if "jupyterlab-manager" in line]
+    assert manager and "enabled" in manager[0] and "OK" in manager[0], listing
