@@ -25,7 +25,7 @@ MAX_MESSAGE = 500  # characters of an error line
 def _options(args) -> dict:
     from .models import EditSettings
 
-    return {f.name: getattr(args, f.name) for f in fields(EditSettings) if f.name != "seed"}
+    return {f.name: getattr(args, f.name, None) for f in fields(EditSettings) if f.name != "seed"}
 
 
 def _family_defaults(model: str):
@@ -199,7 +199,54 @@ def _failures_of_all_processes(failed: int) -> int:
     return int(total.item())
 
 
-def _settings_options(p: argparse.ArgumentParser, seed_help: str) -> None:
+def _values(kind):
+    """An argparse type: comma-separated values of ``kind``, at least one."""
+
+    def parse(text: str):
+        try:
+            values = [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {kind.__name__}s") from None
+        if not values:
+            raise argparse.ArgumentTypeError("give at least one value")
+        return values
+
+    return parse
+
+
+def _sweep(args) -> int:
+    from .models._images import decode_image, read_image_file
+    from .sweep import SHEET, sweep
+
+    limits = _limits(args)
+    picture = decode_image(read_image_file(Path(args.image), limits), limits, args.image)
+    mask = None if args.mask is None else decode_image(read_image_file(Path(args.mask), limits), limits, args.mask)
+    device, dtype = _device_and_dtype(args)
+    others = {k: v for k, v in _options(args).items() if k not in ("n_max", "tar_guidance", "method")}
+    defaults = _family_defaults(args.model)
+    if defaults is not None:  # every cell's settings fail before the model loads
+        for n, g in ((n, g) for n in args.n_max_values for g in args.tar_guidance_values):
+            defaults.replace(**others, n_max=n, tar_guidance=g)
+    editor = _loader(args, device, dtype, limits)()
+    cells = sweep(
+        editor,
+        picture,
+        args.source,
+        args.target,
+        args.out_dir,
+        args.n_max_values,
+        args.tar_guidance_values,
+        args.seeds,
+        mask=mask,
+        feather=args.feather,
+        **others,
+    )
+    made = sum(cell.made for cell in cells)
+    print(f"wrote {Path(args.out_dir) / SHEET}: {len(cells)} cells, {made} edited now, {len(cells) - made} kept")
+    return 0
+
+
+def _settings_options(p: argparse.ArgumentParser, seed_help: str, skip: tuple[str, ...] = ()) -> None:
     """One option per :class:`~flowedit.models.EditSettings` field, its help and defaults derived from it."""
     from .models import FAMILIES, EditSettings
     from .models._images import MAX_BYTES, MAX_PIXELS
@@ -208,6 +255,8 @@ def _settings_options(p: argparse.ArgumentParser, seed_help: str) -> None:
     p.add_argument("--model", required=True, help=f"hub id, local directory, or {tiny} (offline demo)")
     for f in fields(EditSettings):
         meta = f.metadata
+        if f.name in skip:
+            continue
         if f.name == "seed":
             p.add_argument("--seed", type=int, help=seed_help)
             continue
@@ -270,6 +319,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     _settings_options(p, "run seed: each edit's seed derives from it, the image and the prompts (default: 0)")
     p.set_defaults(run=_run)
+    p = sub.add_parser("sweep", help="one image over a grid of n_max x target guidance (x seeds), on a contact sheet")
+    p.add_argument("--image", required=True, help="source image")
+    p.add_argument("--source", required=True, help="prompt describing the source image")
+    p.add_argument("--target", required=True, help="prompt describing the edit")
+    p.add_argument("--out-dir", required=True, help="output directory (sheet.png, cells/, results.jsonl)")
+    p.add_argument(
+        "--n-max",
+        dest="n_max_values",
+        required=True,
+        type=_values(int),
+        metavar="LIST",
+        help="n_max values, e.g. 20,27,33",
+    )
+    p.add_argument(
+        "--tar-guidance",
+        dest="tar_guidance_values",
+        required=True,
+        type=_values(float),
+        metavar="LIST",
+        help="target guidance values, e.g. 7.5,10,13.5",
+    )
+    p.add_argument(
+        "--seeds", type=_values(int), metavar="LIST", help="noise seeds, e.g. 1,2 (default: the family's seed)"
+    )
+    p.add_argument("--mask", help="local edits: white = edit (as for flowedit edit)")
+    p.add_argument("--feather", type=float, default=0.0, help="soften the mask's edge by this many pixels (default: 0)")
+    _settings_options(p, "unused by sweep (see --seeds)", skip=("n_max", "tar_guidance", "seed", "method"))
+    p.set_defaults(run=_sweep)
     p = sub.add_parser("models", help="the supported model families, how they differ and their default settings")
     p.set_defaults(run=_models)
     return parser
