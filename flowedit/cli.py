@@ -239,6 +239,7 @@ def _sweep(args) -> int:
         args.seeds,
         mask=mask,
         feather=args.feather,
+        title=f"{args.model}: '{args.source}' -> '{args.target}'",
         **others,
     )
     made = sum(cell.made for cell in cells)

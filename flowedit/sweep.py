@@ -54,13 +54,14 @@ def sweep(
     mask=None,
     feather: float = 0.0,
     progress: bool = True,
+    title: str | None = None,
     **settings: Any,
 ) -> list[SweepCell]:
     """Edit ``image`` (PIL image or path) at every ``(n_max, tar_guidance, seed)``; write each cell and the sheet.
 
     A cell's request is the model family and dtype, the SHA-256 of the image (and mask) pixels, the prompts and
-    every setting (``settings`` override the family's defaults for the settings not swept). Returns the cells
-    in row-major order (rows: ``n_max``).
+    every setting (``settings`` override the family's defaults for the settings not swept). ``title`` heads the
+    sheet (default: the family and the prompts). Returns the cells in row-major order (rows: ``n_max``).
     """
     from tqdm.auto import tqdm
 
@@ -91,7 +92,7 @@ def sweep(
         save_image(edited, path, record)
         append_record(out / RESULTS, {**record, "output": str(path), "status": "ok"})
         cells.append(SweepCell(n, g, s, path, result.latent_mse, made=True))
-    title = f"{editor.family.title}: '{source_prompt}' -> '{target_prompt}'"
+    title = f"{editor.family.title}: '{source_prompt}' -> '{target_prompt}'" if title is None else title
     sheet = contact_sheet(picture, cells, n_max, tar_guidance, seeds, steps=checked[0].steps, title=title)
     save_image(sheet, out / SHEET, {**common, "cells": [cell.path.name for cell in cells]})
     return cells
