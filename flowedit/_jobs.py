@@ -7,6 +7,8 @@ A batch file is a list of entries::
       target_prompts: [a photo of a dog, a photo of a fox]
       target_codes: [dog, fox]           # names the outputs: <out-dir>/<image stem>/<code>.png
       n_max: 30                          # optional per-entry overrides of any edit setting
+      mask: masks/cat_face.png           # optional: a local edit (white = edit), relative like input_img
+      feather: 4                         # optional, with a mask: soften its edge by this many pixels
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class EditJob:
     output: Path
     overrides: dict[str, Any] = field(default_factory=dict)
     where: str = ""  # "FILE: entry N" for messages
+    mask: Path | None = None  # a local edit's mask image (white = edit)
+    feather: float = 0.0  # pixels of soft mask edge
 
 
 def _fail(where: str, message: str) -> None:
@@ -94,6 +98,33 @@ def _strings(value: Any, where: str, key: str) -> list[str]:
     return value
 
 
+def _path(entry: dict, key: str, where: str, batch_file: Path) -> Path:
+    """The file an entry's ``key`` names, relative to the batch file's folder when it exists there."""
+    if any(_invisible(c) for c in entry[key]):
+        _fail(where, f"key '{key}' {short(entry[key])} holds control characters; it is not a path")
+    target = Path(entry[key])
+    try:
+        if not target.is_absolute() and (batch_file.parent / target).exists():
+            target = batch_file.parent / target
+    except OSError:  # a name the file system cannot hold: reading the file will say so
+        pass
+    return target
+
+
+def _mask(entry: dict, where: str, batch_file: Path) -> tuple[Path | None, float]:
+    """An entry's optional ``mask`` path and ``feather`` radius, checked."""
+    if "mask" not in entry:
+        if "feather" in entry:
+            _fail(where, "key 'feather' softens a mask's edge; give a 'mask' too")
+        return None, 0.0
+    if not isinstance(entry["mask"], str) or not entry["mask"]:
+        _fail(where, "key 'mask' must be the path of a mask image (white = edit)")
+    feather = entry.get("feather", 0.0)
+    if isinstance(feather, bool) or not isinstance(feather, int | float) or not 0 <= feather < float("inf"):
+        _fail(where, f"key 'feather' must be a radius in pixels >= 0, got {short(feather)}")
+    return _path(entry, "mask", where, batch_file), float(feather)
+
+
 def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
     """Read and validate a batch file (at most 8 MB); errors name the file, the entry and the key."""
     import yaml
@@ -127,10 +158,11 @@ def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
         codes = _strings(entry.get("target_codes"), where, "target_codes")
         if len(codes) != len(prompts):
             _fail(where, f"key 'target_codes' has {len(codes)} codes for {len(prompts)} target prompts")
-        known = {image_key, "source_prompt", "target_prompts", "target_codes", *OVERRIDES}
+        known = {image_key, "source_prompt", "target_prompts", "target_codes", "mask", "feather", *OVERRIDES}
         for key in entry:
             if key not in known:
-                _fail(where, f"unknown key {short(key)}; per-entry overrides are {', '.join(OVERRIDES)}")
+                _fail(where, f"unknown key {short(key)}; per-entry overrides are {', '.join(OVERRIDES)}, mask, feather")
+        mask, feather = _mask(entry, where, path)
         overrides = {}
         for key in OVERRIDES:
             if key in entry:
@@ -138,15 +170,8 @@ def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
                     overrides[key] = EditSettings.parse(key, entry[key])
                 except ValueError as err:
                     _fail(where, f"key '{key}': {err}")
-        if any(_invisible(c) for c in entry[image_key]):
-            _fail(where, f"key '{image_key}' {short(entry[image_key])} holds control characters; it is not a path")
-        image = Path(entry[image_key])
+        image = _path(entry, image_key, where, path)
         stem = check_name(image.stem, "image name", where)
-        try:
-            if not image.is_absolute() and (path.parent / image).exists():
-                image = path.parent / image
-        except OSError:  # a name the file system cannot hold: reading the image will say so
-            pass
         for prompt, code in zip(prompts, codes, strict=True):
             output = out_dir / stem / f"{check_name(code, 'target code', where)}.png"
             if _folded(output) in outputs:
@@ -155,7 +180,7 @@ def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
                     f"target code '{code}' for {image.name} repeats {outputs[_folded(output)]} (letter case aside)",
                 )
             outputs[_folded(output)] = where
-            jobs.append(EditJob(image, entry["source_prompt"], prompt, code, output, overrides, where))
+            jobs.append(EditJob(image, entry["source_prompt"], prompt, code, output, overrides, where, mask, feather))
     sources = {os.path.realpath(job.image): job for job in jobs}
     for job in jobs:
         if os.path.realpath(job.output) in sources:

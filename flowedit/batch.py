@@ -94,31 +94,39 @@ class _Requests:
         self.model, self.dtype, self.limits = model, dtype, limits
         self._digests: dict[Path, bytes | ValueError] = {}
 
-    def read(self, job: EditJob) -> bytes:
-        """The job's image file, bounded (``ValueError`` if it cannot be read within the limits)."""
+    def read(self, job: EditJob, path: Path | None = None) -> bytes:
+        """The job's image file (or ``path``, its mask), bounded (``ValueError`` if it cannot be read within the
+        limits); its SHA-256 is kept for the request."""
+        path = job.image if path is None else path
         try:
-            data = read_image_file(job.image, self.limits)
+            data = read_image_file(path, self.limits)
         except ValueError as err:
-            self._digests[job.image] = err
+            self._digests[path] = err
             raise
-        self._digests[job.image] = hashlib.sha256(data).digest()
+        self._digests[path] = hashlib.sha256(data).digest()
         return data
+
+    def _digest(self, job: EditJob, path: Path) -> bytes:
+        if path not in self._digests:
+            with contextlib.suppress(ValueError):  # kept, and raised below
+                self.read(job, path)
+        digest = self._digests[path]
+        if isinstance(digest, ValueError):
+            raise digest
+        return digest
 
     def __call__(self, job: EditJob, data: bytes | None = None) -> tuple[dict, EditSettings]:
         """``(request, settings)`` of ``job`` for the image ``data`` (default: as last read)."""
         if data is not None:
             self._digests[job.image] = hashlib.sha256(data).digest()
-        elif job.image not in self._digests:
-            with contextlib.suppress(ValueError):  # kept, and raised below
-                self.read(job)
-        digest = self._digests[job.image]
-        if isinstance(digest, ValueError):
-            raise digest
+        digest = self._digest(job, job.image)
         seed = _seed(self.run_seed, digest, job.source_prompt, job.target_prompt)
         settings = self.defaults.replace(**{**self.options, **job.overrides, "seed": seed})
         request = {"model": self.model, "dtype": self.dtype, "image_sha256": digest.hex()}
         request |= {"source_prompt": job.source_prompt, "target_prompt": job.target_prompt}
         request |= {"run_seed": self.run_seed, **asdict(settings)}
+        if job.mask is not None:
+            request |= {"mask_sha256": self._digest(job, job.mask).hex(), "feather": job.feather}
         return request, settings
 
 
@@ -269,12 +277,19 @@ class _Run:
             start = time.perf_counter()
             try:
                 data = self.requests.read(job)  # read again: what is edited is what is recorded
+                local = {}
+                if job.mask is not None:  # read again too, so the mask edited with is the one recorded
+                    mask_data = self.requests.read(job, job.mask)
+                    local = {
+                        "mask": decode_image(mask_data, self.requests.limits, str(job.mask)),
+                        "feather": job.feather,
+                    }
                 request, settings = self.requests(job, data)
                 image = decode_image(data, self.requests.limits, str(job.image))
                 steps = settings.integration_steps
                 with tqdm(total=steps, desc=job.code, unit="step", leave=False, disable=not self.progress) as bar:
                     picture, result = self.editor.render(
-                        image, job.source_prompt, job.target_prompt, settings, progress=bar
+                        image, job.source_prompt, job.target_prompt, settings, progress=bar, **local
                     )
                 # Only what the request decides goes into the PNG: the same edit gives the same file.
                 own = {"request_id": request_id(request), **request, **result.outcome}

@@ -102,3 +102,38 @@ def test_flowedit_edit_mask_keeps_black_pixels_and_records_the_mask(tmp_path, ca
         .endswith("the mask is all black, so nothing would be edited; paint the region to edit white")
     )
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_batch_entry_may_name_a_mask_and_its_outputs_keep_the_black_pixels(tmp_path):
+    picture().save(tmp_path / "in.png")
+    right_half().save(tmp_path / "half.png")
+    entry = "- input_img: in.png\n  source_prompt: a cat\n  target_prompts: [a dog]\n  target_codes: [dog]\n"
+    (tmp_path / "edits.yaml").write_text(entry + "  mask: half.png\n  feather: 2\n")
+    run = ["run", str(tmp_path / "edits.yaml"), "--out-dir", str(tmp_path / "out"), "--model", "tiny-sd3"]
+    run += ["--steps", "4", "--n-max", "3"]
+    assert main(run) == 0
+    with Image.open(tmp_path / "out" / "in" / "dog.png") as edited, Image.open(tmp_path / "in.png") as source:
+        # feathered by 2 px: the mask is exactly 0 well left of the middle
+        assert np.array_equal(np.asarray(edited)[:, :24], np.asarray(source)[:, :24])
+        record = json.loads(edited.info["flowedit"])
+    assert record["feather"] == 2.0 and len(record["mask_sha256"]) == 64
+    assert main(run) == 0  # the same request: kept
+    Image.new("L", SIZE, 255).save(tmp_path / "half.png")  # another mask: the output was made with another request
+    assert main(run) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("  feather: 2\n", "key 'feather' softens a mask's edge; give a 'mask' too"),
+        ("  mask: 3\n", "key 'mask' must be the path of a mask image"),
+        ("  mask: half.png\n  feather: -1\n", "key 'feather' must be a radius in pixels >= 0"),
+    ],
+)
+def test_bad_mask_keys_name_the_entry(tmp_path, extra, message):
+    from flowedit.batch import load_jobs
+
+    entry = "- input_img: in.png\n  source_prompt: a\n  target_prompts: [b]\n  target_codes: [b]\n"
+    (tmp_path / "edits.yaml").write_text(entry + extra)
+    with pytest.raises(ValueError, match=f"entry 1: {message}"):
+        load_jobs(tmp_path / "edits.yaml", tmp_path / "out")
