@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from flowedit.cli import main
-from flowedit.models import PackedLayout, load
+from flowedit.models import FAMILIES, PackedLayout, load
 from flowedit.models._masks import latent_mask, pixel_mask
 
 SIZE = (64, 48)
@@ -24,7 +24,7 @@ def right_half(size=SIZE):
     return Image.fromarray(mask)
 
 
-@pytest.fixture(scope="module", params=["sd3", "flux", "qwen-image"])
+@pytest.fixture(scope="module", params=list(FAMILIES))
 def editor(request):
     return load(f"tiny-{request.param}")
 
@@ -102,6 +102,9 @@ def test_flowedit_edit_mask_keeps_black_pixels_and_records_the_mask(tmp_path, ca
         .endswith("the mask is all black, so nothing would be edited; paint the region to edit white")
     )
     assert not (tmp_path / "x.png").exists()
+    (tmp_path / "notes.png").write_text("not a picture")
+    assert main([*bad, "--mask", str(tmp_path / "notes.png")]) == 2
+    assert "notes.png: not an image Pillow can read" in capsys.readouterr().err
 
 
 def test_a_batch_entry_may_name_a_mask_and_its_outputs_keep_the_black_pixels(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from flowedit.cli import main
-from flowedit.models import load
+from flowedit.models import FAMILIES, load
 from flowedit.sweep import SHEET, sweep
 
 SIZE = (64, 48)
@@ -45,6 +45,14 @@ def test_a_sweep_edits_every_cell_once_and_draws_one_labelled_sheet(editor, tmp_
         editor, picture(), "a cat", "a dog", tmp_path, [3, 5], [2.0, 6.0], seeds=[1, 2], steps=7, progress=False
     )
     assert all(c.made for c in other)  # another request: every cell redone
+
+
+@pytest.mark.parametrize("family", [name for name in FAMILIES if name != "sd3"])
+def test_every_family_sweeps(family, tmp_path):
+    editor = load(f"tiny-{family}")
+    cells = sweep(editor, picture(), "a cat", "a dog", tmp_path, [2, 3], [4.0], steps=4, progress=False)
+    assert [c.n_max for c in cells] == [2, 3] and all(c.path.is_file() for c in cells)
+    assert (tmp_path / SHEET).is_file()
 
 
 def test_the_command_writes_the_sheet_and_refuses_bad_grids_before_loading(tmp_path, capsys, monkeypatch):
