@@ -66,11 +66,12 @@ def test_animate_writes_a_gif_with_one_frame_per_step(tmp_path):
         (["animate", "--n-avg", "0"], "n_avg must be an integer >= 1"),
     ],
 )
-def test_bad_input_exits_non_zero_with_one_line(argv, message, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "flowtoy", *argv], capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith("flowtoy: error:") and message in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+def test_bad_input_exits_non_zero_with_one_line(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # in-process: the same main() a console script runs (a real process: below)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith("flowtoy: error:") and message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
