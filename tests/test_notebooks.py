@@ -51,3 +51,36 @@ def test_the_environment_opens_the_notebooks_in_jupyterlab_with_widgets():
     assert extensions.returncode == 0 and version and int(version[0].removeprefix("JupyterLab v").split(".")[0]) >= 4
     manager = [line for line in listing.splitlines() if "jupyterlab-manager" in line]
     assert manager and "enabled" in manager[0] and "OK" in manager[0], listing
+
+
+def test_the_readme_command_starts_jupyterlab_on_the_notebooks(tmp_path):
+    """`scripts/notebooks` serves JupyterLab (also as root, as in containers) with the notebooks in it."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = Path(__file__).parents[1] / "scripts" / "notebooks"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    args = [str(script), "--no-browser", "--port", str(port), "--ServerApp.token=", "--ServerApp.ip=127.0.0.1"]
+    server = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, listing = time.monotonic() + 90, None
+        while time.monotonic() < deadline and server.poll() is None and listing is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=5) as response:
+                    listing = json.load(response)
+            except OSError:
+                time.sleep(0.5)
+        assert listing is not None, server.stdout.read().decode()[-2000:] if server.poll() is not None else "no answer"
+        names = {item["name"] for item in listing["content"]}
+        assert {p.name for p in NOTEBOOKS} <= names
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
