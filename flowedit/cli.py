@@ -106,15 +106,8 @@ def _edit(args) -> int:
     device, dtype = _device_and_dtype(args)
     data = read_image_file(image, limits)
     picture = decode_image(data, limits, str(image))
-    mask, local = None, {}
-    if args.mask is not None:  # read and checked before the model loads
-        from .models._masks import pixel_mask
-
-        if args.method not in (None, "flowedit"):
-            raise ValueError(f"--mask applies to method flowedit only, not {args.method}")
-        mask = decode_image(read_image_file(Path(args.mask), limits), limits, args.mask)
-        pixel_mask(mask, mask.size, args.feather)  # feather in range, not all black
-        local = {"mask": mask, "feather": args.feather}
+    mask = _read_mask(args, limits)
+    local = {} if mask is None else {"mask": mask, "feather": args.feather}
     editor = _loader(args, device, dtype, limits)()
     settings = editor.defaults.replace(**options, seed=args.seed)
     with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
@@ -220,7 +213,7 @@ def _sweep(args) -> int:
 
     limits = _limits(args)
     picture = decode_image(read_image_file(Path(args.image), limits), limits, args.image)
-    mask = None if args.mask is None else decode_image(read_image_file(Path(args.mask), limits), limits, args.mask)
+    mask = _read_mask(args, limits)
     device, dtype = _device_and_dtype(args)
     others = {k: v for k, v in _options(args).items() if k not in ("n_max", "tar_guidance", "method")}
     defaults = _family_defaults(args.model)
@@ -247,7 +240,35 @@ def _sweep(args) -> int:
     return 0
 
 
-def _settings_options(p: argparse.ArgumentParser, seed_help: str, skip: tuple[str, ...] = ()) -> None:
+def _image_options(p: argparse.ArgumentParser) -> None:
+    """The source image, the two prompts and the optional mask of one image's edits (edit, sweep)."""
+    p.add_argument("--image", required=True, help="source image")
+    p.add_argument("--source", required=True, help="prompt describing the source image")
+    p.add_argument("--target", required=True, help="prompt describing the edit")
+    p.add_argument(
+        "--mask",
+        help="local edit: an image whose white marks where to edit (resized to the image if needed); black pixels "
+        "keep the input's exactly (flowedit only)",
+    )
+    p.add_argument("--feather", type=float, default=0.0, help="soften the mask's edge by this many pixels (default: 0)")
+
+
+def _read_mask(args, limits):
+    """The ``--mask`` image, read within the limits and checked (feather, not all black) before any model loads;
+    None without one."""
+    if args.mask is None:
+        return None
+    from .models._images import decode_image, read_image_file
+    from .models._masks import pixel_mask
+
+    if getattr(args, "method", None) not in (None, "flowedit"):
+        raise ValueError(f"--mask applies to method flowedit only, not {args.method}")
+    mask = decode_image(read_image_file(Path(args.mask), limits), limits, args.mask)
+    pixel_mask(mask, mask.size, args.feather)
+    return mask
+
+
+def _settings_options(p: argparse.ArgumentParser, seed_help: str = "", skip: tuple[str, ...] = ()) -> None:
     """One option per :class:`~flowedit.models.EditSettings` field, its help and defaults derived from it."""
     from .models import FAMILIES, EditSettings
     from .models._images import MAX_BYTES, MAX_PIXELS
@@ -297,16 +318,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("edit", help="edit one image")
-    p.add_argument("--image", required=True, help="source image")
-    p.add_argument("--source", required=True, help="prompt describing the source image")
-    p.add_argument("--target", required=True, help="prompt describing the edit")
+    _image_options(p)
     p.add_argument("--out", required=True, help="output image (.png carries the edit's settings; .jpg, .webp, ...)")
-    p.add_argument(
-        "--mask",
-        help="local edit: an image whose white marks where to edit (resized to the image if needed); black pixels "
-        "keep the input's exactly (flowedit only)",
-    )
-    p.add_argument("--feather", type=float, default=0.0, help="soften the mask's edge by this many pixels (default: 0)")
     seeds = ", ".join(f"{name} {family.defaults.seed}" for name, family in FAMILIES.items())
     _settings_options(p, f"noise seed (default: the model family's: {seeds})")
     p.set_defaults(run=_edit)
@@ -321,9 +334,7 @@ def _parser() -> argparse.ArgumentParser:
     _settings_options(p, "run seed: each edit's seed derives from it, the image and the prompts (default: 0)")
     p.set_defaults(run=_run)
     p = sub.add_parser("sweep", help="one image over a grid of n_max x target guidance (x seeds), on a contact sheet")
-    p.add_argument("--image", required=True, help="source image")
-    p.add_argument("--source", required=True, help="prompt describing the source image")
-    p.add_argument("--target", required=True, help="prompt describing the edit")
+    _image_options(p)
     p.add_argument("--out-dir", required=True, help="output directory (sheet.png, cells/, results.jsonl)")
     p.add_argument(
         "--n-max",
@@ -344,9 +355,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seeds", type=_values(int), metavar="LIST", help="noise seeds, e.g. 1,2 (default: the family's seed)"
     )
-    p.add_argument("--mask", help="local edits: white = edit (as for flowedit edit)")
-    p.add_argument("--feather", type=float, default=0.0, help="soften the mask's edge by this many pixels (default: 0)")
-    _settings_options(p, "unused by sweep (see --seeds)", skip=("n_max", "tar_guidance", "seed", "method"))
+    _settings_options(p, skip=("n_max", "tar_guidance", "seed", "method"))
     p.set_defaults(run=_sweep)
     p = sub.add_parser("models", help="the supported model families, how they differ and their default settings")
     p.set_defaults(run=_models)
@@ -354,24 +363,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _models(args) -> int:
-    from dataclasses import asdict
+    from .models._families import describe
 
-    from .models import FAMILIES
-
-    for family in FAMILIES.values():
-        print(f"{family.name}: {family.title} ({family.pipeline}; offline: tiny-{family.name})")
-        facts = {
-            "timestep": family.timestep,
-            "guidance": family.guidance,
-            "latents": family.latents,
-            "packing": family.packing,
-            "schedule": family.schedule,
-            "media": family.media,
-        }
-        for key, value in facts.items():
-            print(f"  {key + ':':<10} {value}")
-        defaults = ", ".join(f"{key} {value}" for key, value in asdict(family.defaults).items())
-        print(f"  {'defaults:':<10} {defaults}\n  {'':<10} ({family.defaults_from})")
+    print(describe())
     return 0
 
 

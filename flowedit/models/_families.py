@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from ._qwen import QwenImageAdapter
 from ._sd3 import SD3Adapter
 from ._settings import EditSettings
 
-__all__ = ["FAMILIES", "Family", "family_of", "family_of_name"]
+__all__ = ["FAMILIES", "Family", "describe", "family_of", "family_of_name"]
 
 REFERENCE = "the reference implementation's, which are the paper's"
 
@@ -154,7 +154,8 @@ FAMILIES: dict[str, Family] = {
             packing="2x2 patches into tokens (B, L, 4C)",
             schedule="dynamic shift by the pipeline's empirical mu(L, T)",
             # Its own sampling default is 50 steps at guidance 4. Its empirical mu shifts hard: n_max = 33 of 50
-            # starts the edit at t = 0.936 at 1024^2 (0.914 at 512^2), within FLUX.1 [dev]'s 0.91-0.95; guidance
+            # starts the edit at t = 0.936 at 1024^2 (0.914 at 512^2; diffusers' default exponential time shift,
+            # not checked against the released scheduler config), within FLUX.1 [dev]'s 0.91-0.95; guidance
             # 2 / 8 is half and twice the default 4, as for Qwen-Image. Not tuned on real weights.
             defaults=EditSettings(steps=50, n_max=33, n_min=0, n_avg=1, src_guidance=2.0, tar_guidance=8.0, seed=10),
             defaults_from="reasoned, not tuned on real weights: FLUX.1 [dev]'s start t, guidance around the default",
@@ -179,6 +180,18 @@ FAMILIES: dict[str, Family] = {
         ),
     )
 }
+
+
+def describe() -> str:
+    """The table ``flowedit models`` prints: each family, how it differs, its defaults and their source."""
+    facts = ("timestep", "guidance", "latents", "packing", "schedule", "media")  # how families differ
+    lines = []
+    for family in FAMILIES.values():
+        lines.append(f"{family.name}: {family.title} ({family.pipeline}; offline: tiny-{family.name})")
+        lines += [f"  {key + ':':<10} {getattr(family, key)}" for key in facts]
+        defaults = ", ".join(f"{key} {value}" for key, value in asdict(family.defaults).items())
+        lines += [f"  {'defaults:':<10} {defaults}", f"  {'':<10} ({family.defaults_from})"]
+    return "\n".join(lines)
 
 
 def family_of(pipe) -> Family:

@@ -123,19 +123,16 @@ def reference_qwen(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_avg
         combined = v_neg + scale * (v - v_neg)
         return combined * (torch.norm(v, dim=-1, keepdim=True) / torch.norm(combined, dim=-1, keepdim=True))
 
-    torch.manual_seed(seed)
-    z_edit = x_src.clone()
-    for i, t in enumerate(timesteps):
-        if steps - i > n_max:
-            continue
-        t_i, t_im1 = sigmas[i], sigmas[i + 1]
-        v_delta = torch.zeros_like(x_src)
-        for _ in range(n_avg):
-            zt_src = (1 - t_i) * x_src + t_i * torch.randn_like(x_src)
-            zt_tar = z_edit + zt_src - x_src
-            v_delta += (guided(zt_tar, tar, tar_g, t) - guided(zt_src, src, src_g, t)) / n_avg
-        z_edit = z_edit + (t_im1 - t_i) * v_delta
-    return z_edit
+    return _reference_loop(
+        x_src,
+        timesteps,
+        sigmas,
+        n_max,
+        n_avg,
+        seed,
+        lambda z, t: guided(z, src, src_g, t),
+        lambda z, t: guided(z, tar, tar_g, t),
+    )
 
 
 def reference_flux2(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
@@ -172,10 +169,26 @@ def reference_flux2(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, s
         v = velocity(latents, prompt, t, scale)
         if embedded or scale <= 1:
             return v
-        return velocity(latents, neg, t) + scale * (v - velocity(latents, neg, t))
+        v_neg = velocity(latents, neg, t)
+        return v_neg + scale * (v - v_neg)
 
+    return _reference_loop(
+        x_src,
+        timesteps,
+        sigmas,
+        n_max,
+        n_avg,
+        seed,
+        lambda z, t: guided(z, src, src_g, t),
+        lambda z, t: guided(z, tar, tar_g, t),
+    )
+
+
+def _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, v_src, v_tar):
+    """The reference's FlowEdit loop (n_min = 0) over a scheduler's ``timesteps`` and ``sigmas``, noise from
+    ``torch.manual_seed(seed)`` with ``randn_like``; ``v_src(z, t)`` and ``v_tar(z, t)`` are guided velocities."""
     torch.manual_seed(seed)
-    z_edit = x_src.clone()
+    steps, z_edit = len(timesteps), x_src.clone()
     for i, t in enumerate(timesteps):
         if steps - i > n_max:
             continue
@@ -184,6 +197,6 @@ def reference_flux2(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, s
         for _ in range(n_avg):
             zt_src = (1 - t_i) * x_src + t_i * torch.randn_like(x_src)
             zt_tar = z_edit + zt_src - x_src
-            v_delta += (guided(zt_tar, tar, tar_g, t) - guided(zt_src, src, src_g, t)) / n_avg
+            v_delta += (v_tar(zt_tar, t) - v_src(zt_src, t)) / n_avg
         z_edit = z_edit + (t_im1 - t_i) * v_delta
     return z_edit
