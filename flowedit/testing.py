@@ -1,7 +1,8 @@
 """Tiny random-weight pipelines of every model family, built in memory from configs (no download, no files).
 
 SD3 (and SD3.5) and FLUX.1 are built here; Qwen-Image and FLUX.2 ([klein], [dev]), whose text encoders are
-newer chat models, in :mod:`flowedit._tiny_qwen` (re-exported here).
+newer chat models, in :mod:`flowedit._tiny_qwen`, and Wan 2.1 / 2.2 (video) in :mod:`flowedit._tiny_wan`
+(both re-exported here).
 
 :func:`tiny_sd3_pipeline` and :func:`tiny_flux_pipeline` return *real* diffusers pipelines
 (``StableDiffusion3Pipeline`` / ``FluxPipeline``) whose every component is a real class with a tiny
@@ -51,6 +52,7 @@ __all__ = [
     "tiny_flux_pipeline",
     "tiny_qwen_image_pipeline",
     "tiny_sd3_pipeline",
+    "tiny_wan_pipeline",
 ]
 
 _WORDS = """
@@ -395,3 +397,4 @@ def tiny_flux_pipeline(
 
 
 from ._tiny_qwen import tiny_flux2_klein_pipeline, tiny_flux2_pipeline, tiny_qwen_image_pipeline  # noqa: E402
+from ._tiny_wan import tiny_wan_pipeline  # noqa: E402

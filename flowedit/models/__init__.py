@@ -1,4 +1,4 @@
-"""Model families: FlowEdit on diffusers' SD3, SD3.5, FLUX.1, FLUX.2 [klein] and Qwen-Image pipelines (``.[models]``).
+"""Model families: FlowEdit on diffusers' SD3, SD3.5, FLUX.1, FLUX.2, Qwen-Image and Wan (video) pipelines (``.[models]``).
 
 diffusers, transformers and PIL are imported lazily, only when a pipeline is built or loaded.
 """
@@ -10,6 +10,7 @@ from ._flux2 import Flux2Adapter
 from ._qwen import QwenImageAdapter
 from ._sd3 import SD3Adapter, sd3_timestep
 from ._settings import EditSettings
+from ._wan import WanAdapter, wan_timestep
 
 __all__ = [
     "DEFAULTS",
@@ -23,7 +24,9 @@ __all__ = [
     "PackedLayout",
     "QwenImageAdapter",
     "SD3Adapter",
+    "WanAdapter",
     "flux_timestep",
     "load",
     "sd3_timestep",
+    "wan_timestep",
 ]

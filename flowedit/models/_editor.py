@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,14 @@ from ._families import FAMILIES, Family, family_of
 from ._images import ImageLimits, open_image, to_rgb
 from ._masks import latent_mask, pixel_mask
 from ._settings import EditSettings
+from ._video import Clip, fit_frames, read_video
 
 __all__ = ["DEFAULTS", "EditResult", "EditSettings", "Editor", "load"]
 
 TILED_VAE_PIXELS = 1536 * 1536  # larger images are encoded and decoded by the VAE in tiles
+# Video frames larger than Wan's 480p (832 x 480) go through the VAE in spatial tiles: the causal VAE already
+# works through time a few frames at a time, so its memory grows with the frame size (reasoned, not measured).
+TILED_VIDEO_PIXELS = 832 * 480
 DEFAULTS = {name: family.defaults for name, family in FAMILIES.items()}  # each family's default settings
 
 
@@ -28,7 +33,8 @@ class EditResult:
     """Latents of an edit and what it cost: ``model_calls`` transformer calls in ``seconds``.
 
     ``source`` and ``edited`` have the adapter's latent shape (SD3: ``(B, C, h, w)``; FLUX: packed
-    ``(B, L, 4C)``), float32.
+    ``(B, L, 4C)``; Wan: ``(B, C, F', h, w)``), float32. ``image`` is the source as edited: a PIL image, or
+    for a video family a :class:`~flowedit.models.Clip` (its frames and frame rate).
     """
 
     source: torch.Tensor
@@ -85,6 +91,38 @@ class Editor:
         image = open_image(image, self.limits) if isinstance(image, str | Path) else to_rgb(image)
         return center_crop_to_multiple(image, self.adapter.vae_factor)
 
+    @property
+    def video(self) -> bool:
+        """Whether this model edits videos (its family's media)."""
+        return self.family.media == "video"
+
+    def load_video(self, video, fps: float | None = None) -> Clip:
+        """A video (a GIF, an MP4, a folder of frames or a list of PIL images; read within :attr:`limits`) as a
+        :class:`~flowedit.models.Clip` of RGB frames center-cropped to a multiple of the model's factor and cut to
+        the VAE's ``4k + 1`` frames, with a warning for each change. ``fps`` is used where the source has none."""
+        clip = read_video(video, self.limits, fps)
+        first = center_crop_to_multiple(clip.frames[0], self.adapter.vae_factor)
+        with warnings.catch_warnings():  # the first frame's warning says it for all
+            warnings.simplefilter("ignore")
+            frames = [first] + [center_crop_to_multiple(f, self.adapter.vae_factor) for f in clip.frames[1:]]
+        return fit_frames(Clip(frames, clip.fps), self.adapter.temporal_factor)
+
+    def _pixels(self, source):
+        """The source as the model sees it, ``(picture, pixels)``: an RGB image and (1, 3, H, W), or a Clip and
+        (1, 3, F, H, W), in [-1, 1]; the VAE tiles large frames."""
+        if self.video:
+            picture = self.load_video(source)
+            width, height = picture.size
+            pixels = self.pipe.video_processor.preprocess_video(picture.frames, height=height, width=width)
+            large = height * width > TILED_VIDEO_PIXELS
+        else:
+            picture = self.load_image(source)
+            pixels = self.pipe.image_processor.preprocess(picture)
+            large = pixels.shape[-2] * pixels.shape[-1] > TILED_VAE_PIXELS
+        if hasattr(self.pipe.vae, "enable_tiling"):  # bounded VAE memory for large images only
+            self.pipe.vae.enable_tiling() if large else self.pipe.vae.disable_tiling()
+        return picture, pixels
+
     def load_mask(self, mask, image, feather: float = 0.0):
         """``mask`` (a PIL image or a path, read within :attr:`limits`; white = edit) as a mode-"L" mask of the
         loaded ``image``'s size, feathered by ``feather`` pixels (see :func:`~flowedit.models._masks.pixel_mask`)."""
@@ -110,15 +148,13 @@ class Editor:
         """
         adapter, s = self.adapter, settings.check()
         start = time.perf_counter()
-        picture = self.load_image(image)
+        if mask is not None and self.video:
+            raise ValueError(f"a mask applies to image families; {self.family.name} edits videos")
+        picture, pixels = self._pixels(image)
         if mask is not None:
             if s.method != "flowedit":
                 raise ValueError(f"a mask applies to method flowedit only, not {s.method}")
             mask = self.load_mask(mask, picture, feather)
-        pixels = self.pipe.image_processor.preprocess(picture)
-        if hasattr(self.pipe.vae, "enable_tiling"):  # bounded VAE memory for large images only
-            large = pixels.shape[-2] * pixels.shape[-1] > TILED_VAE_PIXELS
-            self.pipe.vae.enable_tiling() if large else self.pipe.vae.disable_tiling()
         x, layout = adapter.encode_image(pixels)
         ts = adapter.timesteps(s.steps, x)
         src = adapter.encode_prompt(source_prompt, s.src_guidance)
@@ -154,20 +190,26 @@ class Editor:
         return EditResult(x, y, s, calls, time.perf_counter() - start, layout, picture, mask)
 
     def decode(self, latents: torch.Tensor, layout=None):
-        """Latents -> a list of PIL images; pass their layout (``result.layout`` for an :class:`EditResult`)."""
+        """Latents -> a list of PIL images (a video family: the first video's frames); pass their layout
+        (``result.layout`` for an :class:`EditResult`)."""
         pixels = self.adapter.decode_latents(latents, layout)
+        if self.video:
+            return self.pipe.video_processor.postprocess_video(pixels, output_type="pil")[0]
         return self.pipe.image_processor.postprocess(pixels, output_type="pil")
 
     def render(
         self, image, source_prompt: str, target_prompt: str, settings: EditSettings, progress=None, **local: Any
     ):
-        """Edit and decode: ``(edited PIL image, EditResult)``; the one path behind :meth:`edit` and the CLI.
+        """Edit and decode: ``(edited PIL image, EditResult)`` (a video family: ``(list of frames, EditResult)``);
+        the one path behind :meth:`edit` and the CLI.
 
         ``local`` takes :meth:`edit_latents`' ``mask`` and ``feather``; a local edit is composited over the
         source with its pixel mask, so the pixels it keeps are the input's, bit for bit."""
         from PIL import Image
 
         result = self.edit_latents(image, source_prompt, target_prompt, settings, progress, **local)
+        if self.video:
+            return self.decode(result.edited, result.layout), result
         edited = self.decode(result.edited, result.layout)[0]
         if result.mask is not None:
             edited = Image.composite(edited, result.image, result.mask)
@@ -175,6 +217,9 @@ class Editor:
 
     def edit(self, image, source_prompt: str, target_prompt: str, mask=None, feather: float = 0.0, **options: Any):
         """Edit ``image`` (PIL image or path) from ``source_prompt`` to ``target_prompt``; returns a PIL image.
+
+        A video family (Wan) takes a video instead, as :meth:`load_video` reads it (GIF, MP4, folder of frames,
+        list of PIL images), and returns the edited frames, as many and as large as :meth:`load_video` made them.
 
         Options (default: the model family's, :attr:`defaults`): ``steps``, ``n_max``, ``n_min``, ``n_avg``,
         ``src_guidance``, ``tar_guidance``, ``seed``, ``method`` (``"flowedit"``, ``"inversion"`` or

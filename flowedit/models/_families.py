@@ -20,6 +20,7 @@ from ._flux2 import Flux2Adapter
 from ._qwen import QwenImageAdapter
 from ._sd3 import SD3Adapter
 from ._settings import EditSettings
+from ._wan import WanAdapter
 
 __all__ = ["FAMILIES", "Family", "describe", "family_of", "family_of_name"]
 
@@ -48,6 +49,9 @@ class Family:
         """Whether ``pipe`` (a loaded diffusers pipeline) belongs to this family."""
         if type(pipe).__name__ != self.pipeline:
             return False
+        if self.pipeline == "WanPipeline":  # Wan 2.2's A14B: two experts switched at boundary_ratio
+            experts = pipe.config.get("boundary_ratio") is not None and pipe.transformer_2 is not None
+            return experts == (self.name == "wan22")
         config = pipe.transformer.config
         if self.pipeline == "StableDiffusion3Pipeline":
             return (config.get("qk_norm") is not None) == (self.name == "sd35")
@@ -80,6 +84,16 @@ _FLUX = dict(
     timestep="t",
     latents="(mode - shift_factor) * scaling_factor",
     packing="2x2 patches into tokens (B, L, 4C)",
+)
+
+_WAN = dict(
+    pipeline="WanPipeline",
+    adapter=WanAdapter,
+    timestep="1000 t",
+    guidance="classifier-free: [negative, prompt] rows (empty negative), off for a scale <= 1",
+    latents="(mode - latents_mean) / latents_std per channel, (B, C, F', h, w), F = 4 F' - 3 frames",
+    packing="none (the transformer patches 1x2x2 itself)",
+    schedule="the scheduler's static flow_shift (3 at 480p, 5 at 720p)",
 )
 
 FAMILIES: dict[str, Family] = {
@@ -178,6 +192,32 @@ FAMILIES: dict[str, Family] = {
             defaults_from="reasoned, not tuned on real weights: SD3's start t and guidance ratios",
             tiny=_tiny("tiny_qwen_image_pipeline"),
         ),
+        Family(
+            name="wan",
+            title="Wan 2.1 text-to-video (1.3B, 14B)",
+            # Its own sampling default is 50 steps at CFG 5 on flow_shift 3 (480p) or 5 (720p). n_max = 35 of 50
+            # (0.7 of the steps, the strength of the Wan FlowEdit ports that exist) starts the edit at t = 0.875 with
+            # shift 3 (0.921 with shift 5), near SD3's 0.85 and FLUX.1's 0.91-0.95; guidance 2.5 / 10 is half and
+            # twice the default 5, as the paper's 3.5 / 13.5 are of SD3's 7. Not tuned on real weights.
+            defaults=EditSettings(steps=50, n_max=35, n_min=0, n_avg=1, src_guidance=2.5, tar_guidance=10.0, seed=42),
+            defaults_from="reasoned, not tuned on real weights: 0.7 of the steps, guidance half and twice the default",
+            tiny=_tiny("tiny_wan_pipeline"),
+            media="video",
+            **_WAN,
+        ),
+        Family(
+            name="wan22",
+            title="Wan 2.2 text-to-video A14B (two experts)",
+            # Its reference sampler: 40 steps, flow shift 12, CFG 4 (high-noise expert) and 3 (low-noise); one scale
+            # here serves both. n_max = 28 of 40 (0.7 of the steps) starts at t = 0.875 with shift 3, where the
+            # high-noise expert hands over (boundary 0.875), and at 0.966 with Wan 2.2's own shift 12, so the
+            # high-noise expert makes the first steps; guidance 2 / 8 is half and twice 4. Not tuned on real weights.
+            defaults=EditSettings(steps=40, n_max=28, n_min=0, n_avg=1, src_guidance=2.0, tar_guidance=8.0, seed=42),
+            defaults_from="reasoned, not tuned on real weights: 0.7 of the steps, guidance half and twice the default",
+            tiny=_tiny("tiny_wan_pipeline", experts=2),
+            media="video",
+            **{**_WAN, "timestep": "1000 t, to transformer (t >= boundary_ratio) or transformer_2 (below)"},
+        ),
     )
 }
 
@@ -220,6 +260,10 @@ def family_of_name(model: str) -> Family | None:
                 return FAMILIES["sd35" if config.get("qk_norm") else "sd3"]
             if pipeline == "FluxPipeline":
                 return FAMILIES["flux" if config.get("guidance_embeds", True) else "flux-schnell"]
+            if pipeline == "WanPipeline":
+                index_config = json.loads(index.read_text())
+                experts = index_config.get("boundary_ratio") is not None and (index_config.get("transformer_2") or [None])[0]
+                return FAMILIES["wan22" if experts else "wan"]
             return candidates[0] if len(candidates) == 1 else None
     except (OSError, ValueError, AttributeError):
         return None
@@ -238,4 +282,8 @@ def family_of_name(model: str) -> Family | None:
         return FAMILIES["flux2"]
     if "qwen-image" in name and "edit" not in name:
         return FAMILIES["qwen-image"]
+    if "wan2.2-t2v-a14b" in name or "wan2.2-a14b" in name:
+        return FAMILIES["wan22"]
+    if "wan2.1-t2v" in name:
+        return FAMILIES["wan"]
     return None
