@@ -39,13 +39,14 @@ def _family_defaults(model: str):
 def _limits(args):
     from .models._images import ImageLimits
 
-    for name, value in (("--max-pixels", args.max_pixels), ("--max-file-size", args.max_file_size)):
+    checked = (("--max-pixels", args.max_pixels), ("--max-file-size", args.max_file_size))
+    for name, value in checked + (("--max-frames", args.max_frames),):
         if not (0 < value < float("inf")):
             raise ValueError(f"{name} must be a positive number, got {value}")
     max_bytes = int(args.max_file_size * 1024 * 1024)
     if max_bytes < 1:
         raise ValueError(f"--max-file-size {args.max_file_size} MB is less than one byte")
-    return ImageLimits(max_pixels=args.max_pixels, max_bytes=max_bytes)
+    return ImageLimits(max_pixels=args.max_pixels, max_bytes=max_bytes, max_frames=args.max_frames)
 
 
 def _device_and_dtype(args):
@@ -72,15 +73,19 @@ def _loader(args, device, dtype, limits):
     return load
 
 
-def _check_output(out: Path, image: Path) -> None:
+def _check_output(out: Path, image: Path, suffixes: tuple[str, ...] = ()) -> None:
     from .batch import IMAGE_SUFFIXES
 
+    kind = "video" if suffixes else "image"
+    suffixes = suffixes or IMAGE_SUFFIXES
     if out.is_dir():
-        raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'edit.png'}")
-    if out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ValueError(f"--out {out}: not an image file name; end it with {', '.join(IMAGE_SUFFIXES)}")
+        raise ValueError(f"--out {out} is a folder; give a file name such as {out / ('edit' + suffixes[0])}")
+    if out.suffix.lower() not in suffixes:
+        raise ValueError(
+            f"--out {out}: not {'a' if kind == 'video' else 'an'} {kind} file name; end it with {', '.join(suffixes)}"
+        )
     if os.path.realpath(out) == os.path.realpath(image):
-        raise ValueError(f"--out {out} is the source image; write the edit to another file")
+        raise ValueError(f"--out {out} is the source {kind}; write the edit to another file")
     folder = out.parent
     if not folder.is_dir():
         raise ValueError(f"--out {out}: the folder {folder} does not exist; create it first")
@@ -94,21 +99,28 @@ def _check_output(out: Path, image: Path) -> None:
 def _edit(args) -> int:
     from tqdm import tqdm
 
+    from ._video_cli import check_media, edit_video
     from .batch import save_image
     from .models._images import decode_image, read_image_file
 
-    image, out = Path(args.image), Path(args.out)
-    _check_output(out, image)
     limits = _limits(args)
     defaults, options = _family_defaults(args.model), _options(args)
     if defaults is not None:
         defaults.replace(**options, seed=args.seed)  # bad settings fail before the model loads
+    check_media(args.model, args.video is not None)
+    if args.video is not None:
+        args.options = options
+        device, dtype = _device_and_dtype(args)
+        return edit_video(args, _check_output, limits, device, dtype, _loader(args, device, dtype, limits))
+    image, out = Path(args.image), Path(args.out)
+    _check_output(out, image)
     device, dtype = _device_and_dtype(args)
     data = read_image_file(image, limits)
     picture = decode_image(data, limits, str(image))
     mask = _read_mask(args, limits)
     local = {} if mask is None else {"mask": mask, "feather": args.feather}
     editor = _loader(args, device, dtype, limits)()
+    check_media(args.model, False, editor)
     settings = editor.defaults.replace(**options, seed=args.seed)
     with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
         edited, result = editor.render(picture, args.source, args.target, settings, progress=bar, **local)
@@ -240,9 +252,16 @@ def _sweep(args) -> int:
     return 0
 
 
-def _image_options(p: argparse.ArgumentParser) -> None:
-    """The source image, the two prompts and the optional mask of one image's edits (edit, sweep)."""
-    p.add_argument("--image", required=True, help="source image")
+def _image_options(p: argparse.ArgumentParser, video: bool = False) -> None:
+    """The source image (or ``video``), the two prompts and the optional mask of one image's edits (edit, sweep)."""
+    if video:
+        source = p.add_mutually_exclusive_group(required=True)
+        source.add_argument("--image", help="source image (image families)")
+        source.add_argument(
+            "--video", help="source video (video families): a GIF, an MP4 (or MOV, MKV, WebM) or a folder of frames"
+        )
+    else:
+        p.add_argument("--image", required=True, help="source image")
     p.add_argument("--source", required=True, help="prompt describing the source image")
     p.add_argument("--target", required=True, help="prompt describing the edit")
     p.add_argument(
@@ -271,7 +290,7 @@ def _read_mask(args, limits):
 def _settings_options(p: argparse.ArgumentParser, seed_help: str = "", skip: tuple[str, ...] = ()) -> None:
     """One option per :class:`~flowedit.models.EditSettings` field, its help and defaults derived from it."""
     from .models import FAMILIES, EditSettings
-    from .models._images import MAX_BYTES, MAX_PIXELS
+    from .models._images import MAX_BYTES, MAX_FRAMES, MAX_PIXELS
 
     tiny = " / ".join(f"tiny-{name}" for name in FAMILIES)
     p.add_argument("--model", required=True, help=f"hub id, local directory, or {tiny} (offline demo)")
@@ -307,6 +326,9 @@ def _settings_options(p: argparse.ArgumentParser, seed_help: str = "", skip: tup
         default=megabytes,
         help=f"largest input image file in megabytes (default: {megabytes:g})",
     )
+    p.add_argument(
+        "--max-frames", type=int, default=MAX_FRAMES, help=f"longest input video in frames (default: {MAX_FRAMES})"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -314,12 +336,16 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="flowedit",
-        description="FlowEdit (inversion-free text-based image editing) with SD3, SD3.5 and FLUX.1 models.",
+        description="FlowEdit (inversion-free text-based editing) of images and videos with diffusers flow models.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("edit", help="edit one image")
-    _image_options(p)
-    p.add_argument("--out", required=True, help="output image (.png carries the edit's settings; .jpg, .webp, ...)")
+    p = sub.add_parser("edit", help="edit one image or video")
+    _image_options(p, video=True)
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output image (.png carries the edit's settings; .jpg, .webp, ...) or video (.mp4, .gif)",
+    )
     seeds = ", ".join(f"{name} {family.defaults.seed}" for name, family in FAMILIES.items())
     _settings_options(p, f"noise seed (default: the model family's: {seeds})")
     p.set_defaults(run=_edit)

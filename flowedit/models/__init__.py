@@ -10,10 +10,12 @@ from ._flux2 import Flux2Adapter
 from ._qwen import QwenImageAdapter
 from ._sd3 import SD3Adapter, sd3_timestep
 from ._settings import EditSettings
+from ._video import Clip, read_video, save_video, video_record
 from ._wan import WanAdapter, wan_timestep
 
 __all__ = [
     "DEFAULTS",
+    "Clip",
     "FAMILIES",
     "Family",
     "EditResult",
@@ -27,6 +29,9 @@ __all__ = [
     "WanAdapter",
     "flux_timestep",
     "load",
+    "read_video",
+    "save_video",
     "sd3_timestep",
+    "video_record",
     "wan_timestep",
 ]

@@ -142,16 +142,17 @@ def expand_rows(t: torch.Tensor, copies: int) -> torch.Tensor:
     return t.repeat_interleave(copies, dim=0)
 
 
-def center_crop_to_multiple(image, multiple: int):
-    """Center-crop a PIL image so both sides are multiples of ``multiple``, warning when it crops."""
+def center_crop_to_multiple(image, multiple: int, what: str = "image"):
+    """Center-crop a PIL image so both sides are multiples of ``multiple``, warning when it crops (``what`` names
+    it in the messages: image, frame)."""
     w, h = image.size
     new_w, new_h = w - w % multiple, h - h % multiple
     if new_w == 0 or new_h == 0:
-        raise ValueError(f"image of size {w}x{h} is smaller than the model's factor {multiple}")
+        raise ValueError(f"{what} of size {w}x{h} is smaller than the model's factor {multiple}")
     if (new_w, new_h) == (w, h):
         return image
     warnings.warn(
-        f"image size {w}x{h} is not a multiple of {multiple}: center-cropped to {new_w}x{new_h}", stacklevel=3
+        f"{what} size {w}x{h} is not a multiple of {multiple}: center-cropped to {new_w}x{new_h}", stacklevel=3
     )
     left, top = (w - new_w) // 2, (h - new_h) // 2
     return image.crop((left, top, left + new_w, top + new_h))

@@ -101,10 +101,10 @@ class Editor:
         :class:`~flowedit.models.Clip` of RGB frames center-cropped to a multiple of the model's factor and cut to
         the VAE's ``4k + 1`` frames, with a warning for each change. ``fps`` is used where the source has none."""
         clip = read_video(video, self.limits, fps)
-        first = center_crop_to_multiple(clip.frames[0], self.adapter.vae_factor)
+        first = center_crop_to_multiple(clip.frames[0], self.adapter.vae_factor, "frame")
         with warnings.catch_warnings():  # the first frame's warning says it for all
             warnings.simplefilter("ignore")
-            frames = [first] + [center_crop_to_multiple(f, self.adapter.vae_factor) for f in clip.frames[1:]]
+            frames = [first] + [center_crop_to_multiple(f, self.adapter.vae_factor, "frame") for f in clip.frames[1:]]
         return fit_frames(Clip(frames, clip.fps), self.adapter.temporal_factor)
 
     def _pixels(self, source):

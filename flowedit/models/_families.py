@@ -262,7 +262,9 @@ def family_of_name(model: str) -> Family | None:
                 return FAMILIES["flux" if config.get("guidance_embeds", True) else "flux-schnell"]
             if pipeline == "WanPipeline":
                 index_config = json.loads(index.read_text())
-                experts = index_config.get("boundary_ratio") is not None and (index_config.get("transformer_2") or [None])[0]
+                experts = (
+                    index_config.get("boundary_ratio") is not None and (index_config.get("transformer_2") or [None])[0]
+                )
                 return FAMILIES["wan22" if experts else "wan"]
             return candidates[0] if len(candidates) == 1 else None
     except (OSError, ValueError, AttributeError):

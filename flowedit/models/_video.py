@@ -132,7 +132,7 @@ def _read_folder(folder: Path, limits: ImageLimits) -> Clip:
     return _checked([open_image(p, limits) for p in files], DEFAULT_FPS, str(folder), limits)
 
 
-def read_video(video, limits: ImageLimits = ImageLimits(), fps: float | None = None) -> Clip:
+def read_video(video, limits: ImageLimits | None = None, fps: float | None = None) -> Clip:
     """A :class:`Clip` from a GIF, an MP4 (or another container FFmpeg reads), a folder of image files (sorted by
     name, numbers in order: ``frame_2`` before ``frame_10``) or a list of PIL images, within ``limits``.
 
@@ -142,6 +142,7 @@ def read_video(video, limits: ImageLimits = ImageLimits(), fps: float | None = N
         ValueError: one line naming the video: not found, not a regular file, over a limit (bytes, pixels,
             frames), not a video, corrupt, no frames, fewer than 5 frames, frames of different sizes.
     """
+    limits = limits or ImageLimits()
     if isinstance(video, Clip):
         return video
     if isinstance(video, list | tuple):
@@ -151,6 +152,8 @@ def read_video(video, limits: ImageLimits = ImageLimits(), fps: float | None = N
         clip = _read_folder(path, limits)
         return Clip(clip.frames, fps or clip.fps)
     data = read_image_file(path, limits)
+    if not data:
+        raise ValueError(f"{path}: the file is empty; give a GIF, an MP4 or a folder of images")
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return _read_gif(data, str(path), limits)
     return _read_container(data, str(path), limits)

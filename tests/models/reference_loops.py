@@ -200,3 +200,49 @@ def _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, v_src, v_tar):
             v_delta += (v_tar(zt_tar, t) - v_src(zt_src, t)) / n_avg
         z_edit = z_edit + (t_im1 - t_i) * v_delta
     return z_edit
+
+
+def reference_wan(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
+    """The same loop for diffusers' WanPipeline (2.1, or 2.2 with two experts), from the video: the VAE's mode
+    normalised as the pipeline's latents (``(x - mean) * (1 / std)``), the scheduler's grid, ``encode_prompt`` with
+    the empty negative prompt, a separate call for the prompt and the negative one (as the pipeline), and each
+    step's expert chosen by the pipeline's rule, ``timestep >= boundary_ratio * num_train_timesteps``."""
+    vae = pipe.vae
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    inverse_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    with torch.no_grad():
+        x_src = (vae.encode(pixels).latent_dist.mode() - mean) * inverse_std
+    pipe.scheduler.set_timesteps(steps)
+    timesteps, sigmas = pipe.scheduler.timesteps, pipe.scheduler.sigmas
+    sigma_of = {int(t): float(s) for t, s in zip(timesteps, sigmas, strict=False)}
+    ratio = pipe.config.boundary_ratio
+    boundary = None if ratio is None else ratio * pipe.scheduler.config.num_train_timesteps
+
+    def encoded(prompt):
+        with torch.no_grad():
+            return pipe.encode_prompt(
+                prompt, negative_prompt="", do_classifier_free_guidance=True, max_sequence_length=512
+            )
+
+    src, tar = encoded(src_prompt), encoded(tar_prompt)
+
+    def guided(z, prompt, scale, t):
+        model = pipe.transformer if boundary is None or t >= boundary else pipe.transformer_2
+        timestep = torch.full((z.shape[0],), 1000.0 * sigma_of[int(t)])  # the exact 1000 t, not the rounded one
+        with torch.no_grad():
+            cond = model(hidden_states=z, timestep=timestep, encoder_hidden_states=prompt[0], return_dict=False)[0]
+            if scale <= 1:
+                return cond
+            uncond = model(hidden_states=z, timestep=timestep, encoder_hidden_states=prompt[1], return_dict=False)[0]
+        return uncond + scale * (cond - uncond)
+
+    return _reference_loop(
+        x_src,
+        timesteps,
+        sigmas,
+        n_max,
+        n_avg,
+        seed,
+        lambda z, t: guided(z, src, src_g, t),
+        lambda z, t: guided(z, tar, tar_g, t),
+    )

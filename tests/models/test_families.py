@@ -17,8 +17,9 @@ from flowedit.models._families import family_of_name
 FAST = dict(steps=6, n_max=4)
 
 
-# test_adapters.py runs sd3 and flux through every branch and their reference loops; here the other families
-NEW = [name for name in FAMILIES if name not in ("sd3", "flux")]
+# test_adapters.py runs sd3 and flux through every branch and their reference loops, test_video.py the video
+# families; here the other image families
+NEW = [name for name, f in FAMILIES.items() if name not in ("sd3", "flux") and f.media == "image"]
 
 
 @pytest.fixture(scope="module", params=NEW)
@@ -112,6 +113,9 @@ def test_schnell_ignores_guidance_and_uses_the_unshifted_grid():
         ("Qwen/Qwen-Image-Edit", None),
         ("black-forest-labs/FLUX.2-klein-4B", "flux2-klein"),
         ("black-forest-labs/FLUX.2-dev", "flux2"),
+        ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "wan"),
+        ("Wan-AI/Wan2.2-T2V-A14B-Diffusers", "wan22"),
+        ("Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", None),
         ("someone/unknown-model", None),
     ],
 )
@@ -130,26 +134,31 @@ def test_the_family_a_name_announces(name, family):
         ("QwenImagePipeline", {}, "qwen-image"),
         ("Flux2KleinPipeline", {}, "flux2-klein"),
         ("Flux2Pipeline", {}, "flux2"),
-        ("WanPipeline", {}, None),
+        ("WanPipeline", {}, "wan"),
+        ("WanPipeline", {"boundary_ratio": None, "transformer_2": [None, None]}, "wan"),
+        ("WanPipeline", {"boundary_ratio": 0.875, "transformer_2": ["diffusers", "WanTransformer3DModel"]}, "wan22"),
+        ("WanImageToVideoPipeline", {}, None),
     ],
 )
 def test_a_local_directory_tells_its_family_by_its_config_files(tmp_path, pipeline, config, family):
     (tmp_path / "transformer").mkdir()
-    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": pipeline}))
+    index = {"_class_name": pipeline, **(config if pipeline == "WanPipeline" else {})}  # Wan: in model_index.json
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
     (tmp_path / "transformer" / "config.json").write_text(json.dumps(config))
     found = family_of_name(str(tmp_path))
     assert (found and found.name) == family
 
 
 def test_an_unsupported_pipeline_is_refused_naming_the_supported_ones():
-    class WanPipeline:
+    class HunyuanVideoPipeline:
         pass
 
     with pytest.raises(
         TypeError,
-        match="unsupported pipeline WanPipeline; supported: Flux2KleinPipeline, Flux2Pipeline, FluxPipeline, Qwen",
+        match="unsupported pipeline HunyuanVideoPipeline; supported: Flux2KleinPipeline, Flux2Pipeline, FluxPipeline, "
+        "QwenImagePipeline, StableDiffusion3Pipeline, WanPipeline",
     ):
-        Editor.from_pipeline(WanPipeline())
+        Editor.from_pipeline(HunyuanVideoPipeline())
 
 
 def test_flowedit_models_lists_every_family_with_its_defaults(capsys):
@@ -158,7 +167,7 @@ def test_flowedit_models_lists_every_family_with_its_defaults(capsys):
     for name, family in FAMILIES.items():
         assert f"{name}: {family.title} ({family.pipeline}; offline: tiny-{name})" in out
         assert f"steps {family.defaults.steps}, n_max {family.defaults.n_max}" in out
-    assert out.count("reasoned, not tuned on real weights") == 5
+    assert out.count("reasoned, not tuned on real weights") == 7
 
 
 def test_the_readme_table_states_each_familys_defaults():

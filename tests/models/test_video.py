@@ -1,0 +1,197 @@
+"""Video families (Wan 2.1, Wan 2.2): one call per step to the expert that owns t, the reference loop, frames and
+frame rate kept, GIF and MP4 in and out, bad videos refused in one line."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from reference_loops import reference_wan
+
+from flowedit.cli import main
+from flowedit.models import load
+from flowedit.models._images import ImageLimits
+from flowedit.models._video import Clip, fit_frames, read_video, save_video, video_record
+
+FAST = dict(steps=6, n_max=5)
+
+
+def frames(count=9, width=40, height=32, seed=0):
+    """Smooth moving gradients (what H.264 keeps well) with a little noise; every frame differs."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    clip = []
+    for i in range(count):
+        base = np.stack([x * 4 + i * 3, y * 5 + i * 2, np.full_like(x, 40 + 15 * i)], axis=-1)
+        clip.append(Image.fromarray((base + rng.integers(0, 4, base.shape)).clip(0, 255).astype(np.uint8)))
+    return clip
+
+
+@pytest.fixture(scope="module", params=["wan", "wan22"])
+def editor(request):
+    return load(f"tiny-{request.param}")
+
+
+def test_a_9_frame_clip_edits_with_one_call_per_step_on_the_expert_that_owns_t(editor):
+    pipe, used = editor.pipe, []
+    experts = [("transformer", pipe.transformer), ("transformer_2", pipe.transformer_2)]
+    hooks = [m.register_forward_hook(lambda *a, n=n: used.append(n)) for n, m in experts if m is not None]
+    try:
+        settings = editor.settings(steps=8, n_max=7, n_avg=2)
+        edited, result = editor.render(frames(), "a red car", "a blue bus", settings)
+        again = editor.edit_latents(frames(), "a red car", "a blue bus", settings)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    ts = editor.adapter.timesteps(8, result.source)[1:-1]  # the 7 steps' t
+    assert result.model_calls == again.model_calls == len(used) // 2 == 7  # both branches, CFG and draws: 1 call
+    owners = ["transformer" if editor.family.name == "wan" or t >= 0.875 else "transformer_2" for t in ts.tolist()]
+    assert used[:7] == owners
+    if editor.family.name == "wan22":  # the switch happens inside the edit: both experts work
+        assert 0 < owners.count("transformer") < 7
+    assert torch.equal(result.edited, again.edited) and torch.isfinite(result.edited).all()
+    assert result.source.shape == (1, 4, 3, 8, 10)  # (B, C, (9 - 1) / 4 + 1, 32 / 4, 40 / 4)
+    assert len(edited) == 9 and {f.size for f in edited} == {(40, 32)}
+
+
+def test_each_wan_family_equals_the_reference_loop(editor):
+    settings = editor.settings(steps=7, n_max=6, n_avg=2, seed=3)
+    ours = editor.edit_latents(frames(), "a cat", "a photo of a dog", settings)
+    clip = editor.load_video(frames())
+    pixels = editor.pipe.video_processor.preprocess_video(clip.frames, height=32, width=40)
+    guidance = (settings.src_guidance, settings.tar_guidance)
+    ref = reference_wan(editor.pipe, pixels, "a cat", "a photo of a dog", 7, 6, 2, *guidance, 3)
+    torch.testing.assert_close(ours.edited, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_the_default_start_is_seven_tenths_of_the_steps_at_t_0875_with_shift_3(editor):
+    d = editor.defaults
+    assert d.n_max / d.steps == pytest.approx(0.7)
+    ts = editor.adapter.timesteps(d.steps, torch.zeros(1))
+    assert float(ts[d.steps - d.n_max]) == pytest.approx(0.875, abs=5e-4)
+
+
+@pytest.mark.parametrize(
+    "steps, n_max, shift, start", [(50, 35, 3.0, 0.875), (50, 35, 5.0, 0.921), (40, 28, 12.0, 0.966)]
+)
+def test_the_start_times_the_readme_states_for_wans_real_schedulers(steps, n_max, shift, start):
+    from diffusers import UniPCMultistepScheduler
+
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift)
+    scheduler.set_timesteps(steps)
+    assert float(scheduler.sigmas[steps - n_max]) == pytest.approx(start, abs=5e-4)
+
+
+def test_a_list_a_folder_a_gif_and_an_mp4_are_the_same_clip(tmp_path):
+    clip = frames(10, 44, 36)
+    save_video(clip, tmp_path / "a.gif", 10.0)
+    save_video(clip, tmp_path / "a.mp4", 24.0)
+    (tmp_path / "dir").mkdir()
+    for i, frame in enumerate(clip):  # named so that text order would put frame_10 before frame_2
+        frame.save(tmp_path / "dir" / f"frame_{i + 1}.png")
+    editor = load("tiny-wan")
+    with pytest.warns(UserWarning) as caught:
+        loaded = editor.load_video(clip)
+    messages = [str(w.message) for w in caught]
+    assert "frame size 44x36 is not a multiple of 8: center-cropped to 40x32" in messages
+    assert "10 frames is not 4k + 1 (the VAE's rule): kept the first 9, dropped the last 1" in messages
+    assert len(loaded.frames) == 9 and loaded.size == (40, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folder = editor.load_video(tmp_path / "dir")
+        gif, mp4 = editor.load_video(tmp_path / "a.gif"), editor.load_video(tmp_path / "a.mp4")
+    for other in (folder, gif, mp4):
+        assert len(other.frames) == 9 and other.size == (40, 32)
+    # PNG frames are lossless and in numeric order; GIF (256 colours) and MP4 (H.264) are close
+    assert [np.asarray(f).tolist() for f in folder.frames] == [np.asarray(f).tolist() for f in loaded.frames]
+    assert gif.fps == 10.0 and mp4.fps == 24.0
+    error = np.abs(np.asarray(mp4.frames[4], float) - np.asarray(loaded.frames[4], float)).mean()
+    assert error < 3  # H.264 at CRF 16, yuv420p: within a few of 256 levels on smooth frames
+
+
+@pytest.mark.parametrize("suffix_in, suffix_out, fps", [(".gif", ".mp4", 10.0), (".mp4", ".gif", 20.0)])
+def test_flowedit_edit_video_round_trips_gif_and_mp4_keeping_frames_size_and_rate(
+    tmp_path, capsys, suffix_in, suffix_out, fps
+):
+    source, out = tmp_path / f"in{suffix_in}", tmp_path / f"out{suffix_out}"
+    save_video(frames(9), source, fps)
+    argv = ["edit", "--model", "tiny-wan22", "--video", str(source), "--out", str(out)]
+    assert main(argv + ["--source", "a cat", "--target", "a dog", "--steps", "6", "--n-max", "5"]) == 0
+    assert f"wrote {out} (9 frames of 40x32 at {fps:g} fps" in capsys.readouterr().out
+    clip = read_video(out)
+    assert len(clip.frames) == 9 and clip.size == (40, 32) and clip.fps == fps
+    record = video_record(out)
+    assert record["model"] == "tiny-wan22" and record["frames"] == 9 and record["n_max"] == 5
+    assert record["model_calls"] == 5 and record["video"] == str(source)
+
+
+def test_a_gif_keeps_its_rate_to_its_10_ms_steps(tmp_path):
+    save_video(frames(5), tmp_path / "a.gif", 24.0)  # 41.7 ms a frame is stored as 40 ms
+    assert read_video(tmp_path / "a.gif").fps == 25.0
+
+
+def _one_frame(path):
+    frames(1)[0].save(path)
+
+
+def _corrupt(path):
+    save_video(frames(9), path, 16.0)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+@pytest.mark.parametrize(
+    "make, limits, message",
+    [
+        (lambda p: p.write_bytes(b""), {}, "the file is empty"),
+        (lambda p: p.write_bytes(b"not a video at all" * 10), {}, "not a video FFmpeg can read"),
+        (_corrupt, {}, "not a video FFmpeg can read, or truncated or corrupt"),
+        (_one_frame, {}, "the video has 1 frame(s); a video edit needs at least 5"),
+        (lambda p: save_video(frames(9), p, 16.0), {"max_frames": 8}, "the video has 9 frames, over the limit of 8"),
+        (
+            lambda p: save_video(frames(9), p, 16.0),
+            {"max_pixels": 1000},
+            "image is 40x32 = 1280 pixels, over the limit",
+        ),
+    ],
+    ids=["empty", "not-a-video", "corrupt", "one-frame", "too-many-frames", "too-many-pixels"],
+)
+def test_a_bad_video_gets_one_line_before_the_model_loads(tmp_path, capsys, make, limits, message):
+    source = tmp_path / ("in.gif" if make is _one_frame else "in.mp4")
+    make(source)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_video(source, ImageLimits(**limits))
+    options = {"max_frames": "--max-frames", "max_pixels": "--max-pixels"}
+    extra = [item for key, value in limits.items() for item in (options[key], str(value))]
+    argv = ["edit", "--model", "tiny-wan", "--video", str(source), "--out", str(tmp_path / "out.mp4")]
+    assert main(argv + ["--source", "a", "--target", "b", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and not (tmp_path / "out.mp4").exists()
+
+
+def test_a_video_too_long_stops_decoding_at_the_limit_even_if_its_header_hides_the_count(tmp_path):
+    save_video(frames(9), tmp_path / "a.gif", 16.0)  # a GIF's header states no frame count
+    with pytest.raises(ValueError, match="more than 6 frames, over the limit of 6"):
+        read_video(tmp_path / "a.gif", ImageLimits(max_frames=6))
+
+
+def test_images_and_videos_go_to_their_own_families(tmp_path, capsys):
+    save_video(frames(9), tmp_path / "in.gif", 16.0)
+    frames(1)[0].save(tmp_path / "in.png")
+    common = ["--source", "a", "--target", "b"]
+    assert main(["edit", "--model", "tiny-wan", "--image", str(tmp_path / "in.png"), "--out", "x.png", *common]) == 2
+    assert "tiny-wan edits videos: give the source with --video" in capsys.readouterr().err
+    out = str(tmp_path / "x.mp4")
+    assert main(["edit", "--model", "tiny-sd3", "--video", str(tmp_path / "in.gif"), "--out", out, *common]) == 2
+    assert "tiny-sd3 edits images: give the source with --image" in capsys.readouterr().err
+    assert main(["edit", "--model", "tiny-wan", "--video", str(tmp_path / "in.gif"), "--out", "x.png", *common]) == 2
+    assert "not a video file name; end it with .gif, .mp4" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="a mask applies to image families; wan edits videos"):
+        load("tiny-wan").edit(frames(), "a", "b", mask=frames(1)[0], **FAST)
+
+
+def test_fit_frames_keeps_4k_plus_1_frames():
+    for count, kept in [(5, 5), (6, 5), (8, 5), (9, 9), (12, 9), (13, 13)]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert len(fit_frames(Clip(frames(count))).frames) == kept
