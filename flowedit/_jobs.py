@@ -9,6 +9,10 @@ A batch file is a list of entries::
       n_max: 30                          # optional per-entry overrides of any edit setting
       mask: masks/cat_face.png           # optional: a local edit (white = edit), relative like input_img
       feather: 4                         # optional, with a mask: soften its edge by this many pixels
+    - input_video: clips/car.mp4         # a video family's entry: a GIF or MP4 (...); outputs <code>.mp4
+      source_prompt: a red car
+      target_prompts: [a blue bus]
+      target_codes: [bus]
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ class EditJob:
     where: str = ""  # "FILE: entry N" for messages
     mask: Path | None = None  # a local edit's mask image (white = edit)
     feather: float = 0.0  # pixels of soft mask edge
+    video: bool = False  # the input is a video (``input_video``); the output an MP4
+
+    @property
+    def media(self) -> str:
+        return "video" if self.video else "image"
 
 
 def _fail(where: str, message: str) -> None:
@@ -146,9 +155,13 @@ def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
         where = f"{path}: entry {number}"
         if not isinstance(entry, dict):
             _fail(where, f"an entry must be a mapping of keys, got {type(entry).__name__}")
-        image_key = "input_img" if "input_img" in entry else "init_img"
+        given = [key for key in ("input_img", "init_img", "input_video") if key in entry]
+        if len(given) > 1:
+            _fail(where, f"keys {' and '.join(given)} both name the input; give one")
+        image_key = given[0] if given else "input_img"
         if image_key not in entry or not isinstance(entry[image_key], str) or not entry[image_key]:
-            _fail(where, "key 'input_img' (or 'init_img') is missing or not a path")
+            _fail(where, "key 'input_img' (or 'init_img', or 'input_video') is missing or not a path")
+        video = image_key == "input_video"
         if not isinstance(entry.get("source_prompt"), str):
             _fail(where, "key 'source_prompt' is missing or not a string")
         _prompt(entry["source_prompt"], where, "source_prompt")
@@ -163,6 +176,8 @@ def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
             if key not in known:
                 _fail(where, f"unknown key {short(key)}; per-entry overrides are {', '.join(OVERRIDES)}, mask, feather")
         mask, feather = _mask(entry, where, path)
+        if video and mask is not None:
+            _fail(where, "key 'mask' applies to images; a video edit has no mask")
         overrides = {}
         for key in OVERRIDES:
             if key in entry:
@@ -173,14 +188,15 @@ def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
         image = _path(entry, image_key, where, path)
         stem = check_name(image.stem, "image name", where)
         for prompt, code in zip(prompts, codes, strict=True):
-            output = out_dir / stem / f"{check_name(code, 'target code', where)}.png"
+            output = out_dir / stem / f"{check_name(code, 'target code', where)}{'.mp4' if video else '.png'}"
             if _folded(output) in outputs:
                 _fail(
                     where,
                     f"target code '{code}' for {image.name} repeats {outputs[_folded(output)]} (letter case aside)",
                 )
             outputs[_folded(output)] = where
-            jobs.append(EditJob(image, entry["source_prompt"], prompt, code, output, overrides, where, mask, feather))
+            job = EditJob(image, entry["source_prompt"], prompt, code, output, overrides, where, mask, feather, video)
+            jobs.append(job)
     sources = {os.path.realpath(job.image): job for job in jobs}
     for job in jobs:
         if os.path.realpath(job.output) in sources:

@@ -139,12 +139,16 @@ def save_image(image, output: str | Path, record: dict | None = None) -> None:
 
 
 def embedded_record(output: Path) -> dict | None:
-    """The record inside an output PNG, or None (no such file, a symbolic link, not written by flowedit)."""
+    """The record inside an output PNG (or MP4, GIF), or None (no such file, a symbolic link, not flowedit's)."""
     from PIL import Image
 
     try:
         if not stat.S_ISREG(os.lstat(output).st_mode):
             return None
+        if output.suffix.lower() in (".mp4", ".gif"):
+            from .models._video import video_record
+
+            return video_record(output)
         with Image.open(output) as image:
             record = json.loads(image.info.get(RECORD_KEY, "null"), parse_constant=_reject_constant)
     except (OSError, ValueError, SyntaxError, RecursionError):

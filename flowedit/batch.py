@@ -42,6 +42,7 @@ from ._jobs import LOCKS, RESULTS, EditJob, load_jobs
 from ._records import append_record, differences, embedded_record, read_records, reason, request_id, save_image
 from .models._images import ImageLimits, decode_image, read_image_file
 from .models._settings import EditSettings
+from .models._video import decode_video, save_video
 
 __all__ = [
     "BatchSummary",
@@ -276,6 +277,8 @@ class _Run:
             self.editor = self.editor or self.load_editor()  # a model that cannot load stops the run
             start = time.perf_counter()
             try:
+                if job.media != self.editor.family.media:
+                    raise ValueError(f"{self.editor.family.name} edits {self.editor.family.media}s, not {job.media}s")
                 data = self.requests.read(job)  # read again: what is edited is what is recorded
                 local = {}
                 if job.mask is not None:  # read again too, so the mask edited with is the one recorded
@@ -285,7 +288,7 @@ class _Run:
                         "feather": job.feather,
                     }
                 request, settings = self.requests(job, data)
-                image = decode_image(data, self.requests.limits, str(job.image))
+                image = (decode_video if job.video else decode_image)(data, self.requests.limits, str(job.image))
                 steps = settings.integration_steps
                 with tqdm(total=steps, desc=job.code, unit="step", leave=False, disable=not self.progress) as bar:
                     picture, result = self.editor.render(
@@ -299,7 +302,10 @@ class _Run:
             seconds = round(time.perf_counter() - start, 3)
             with _uninterrupted():  # Ctrl-C waits until the output and its record are both written
                 try:
-                    save_image(picture, job.output, own)
+                    if job.video:
+                        save_video(picture, job.output, image.fps, own)
+                    else:
+                        save_image(picture, job.output, own)
                 except Exception as err:
                     self.fail(job, reason(err))
                     return

@@ -138,6 +138,7 @@ def _edit(args) -> int:
 
 def _run(args) -> int:
     from ._records import printable
+    from ._video_cli import media_of
     from .batch import load_jobs, process_shard, run_jobs
     from .models._settings import MAX_SEED
 
@@ -147,6 +148,11 @@ def _run(args) -> int:
         raise ValueError(f"--seed must lie in [0, {MAX_SEED}], got {run_seed}")
     device, dtype = _device_and_dtype(args)
     jobs = load_jobs(args.edits, args.out_dir)
+    media = media_of(args.model)
+    wrong = next((job for job in jobs if media is not None and job.media != media), None)
+    if wrong is not None:
+        key = "input_img" if media == "image" else "input_video"
+        raise ValueError(f"{wrong.where}: {args.model} edits {media}s; give the entry's input as {key}")
     defaults, options = _family_defaults(args.model), _options(args)
     if defaults is not None:
         for job in jobs:

@@ -27,7 +27,7 @@ from ._images import ImageLimits, _check_size, open_image, read_image_file, to_r
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["VIDEO_SUFFIXES", "Clip", "fit_frames", "read_video", "save_video", "video_record"]
+__all__ = ["VIDEO_SUFFIXES", "Clip", "decode_video", "fit_frames", "read_video", "save_video", "video_record"]
 
 VIDEO_SUFFIXES = (".gif", ".mp4")  # what flowedit writes; it reads these, .mov, .mkv, .webm, .avi and folders
 READ_SUFFIXES = VIDEO_SUFFIXES + (".mov", ".mkv", ".webm", ".avi", ".m4v")
@@ -136,7 +136,8 @@ def read_video(video, limits: ImageLimits | None = None, fps: float | None = Non
     """A :class:`Clip` from a GIF, an MP4 (or another container FFmpeg reads), a folder of image files (sorted by
     name, numbers in order: ``frame_2`` before ``frame_10``) or a list of PIL images, within ``limits``.
 
-    The frame rate is the file's (GIF: from the mean frame duration), else ``fps``, else 16 (Wan's).
+    The frame rate is the file's (GIF: from the mean frame duration; 16, Wan's, where it states none); a folder
+    or a list takes ``fps`` (default 16).
 
     Raises:
         ValueError: one line naming the video: not found, not a regular file, over a limit (bytes, pixels,
@@ -151,12 +152,18 @@ def read_video(video, limits: ImageLimits | None = None, fps: float | None = Non
     if path.is_dir():
         clip = _read_folder(path, limits)
         return Clip(clip.frames, fps or clip.fps)
-    data = read_image_file(path, limits)
+    return decode_video(read_image_file(path, limits), limits, str(path))
+
+
+def decode_video(data: bytes, limits: ImageLimits | None = None, name: str = "video") -> Clip:
+    """A :class:`Clip` from a video file's bytes (GIF, or a container FFmpeg reads), within ``limits``; ``name``
+    labels the messages."""
+    limits = limits or ImageLimits()
     if not data:
-        raise ValueError(f"{path}: the file is empty; give a GIF, an MP4 or a folder of images")
+        raise ValueError(f"{name}: the file is empty; give a GIF, an MP4 or a folder of images")
     if data[:6] in (b"GIF87a", b"GIF89a"):
-        return _read_gif(data, str(path), limits)
-    return _read_container(data, str(path), limits)
+        return _read_gif(data, name, limits)
+    return _read_container(data, name, limits)
 
 
 def fit_frames(clip: Clip, temporal_factor: int = 4) -> Clip:

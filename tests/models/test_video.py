@@ -195,3 +195,40 @@ def test_fit_frames_keeps_4k_plus_1_frames():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             assert len(fit_frames(Clip(frames(count))).frames) == kept
+
+
+def test_a_batch_entry_may_name_a_video_its_outputs_are_mp4s_that_a_rerun_knows(tmp_path, capsys):
+    save_video(frames(9), tmp_path / "car.gif", 10.0)
+    batch = tmp_path / "edits.yaml"
+    batch.write_text(
+        "- input_video: car.gif\n  source_prompt: a red car\n  target_prompts: [a blue bus, a bike]\n"
+        "  target_codes: [bus, bike]\n  steps: 6\n  n_max: 5\n"
+    )
+    run = ["run", str(batch), "--model", "tiny-wan", "--out-dir", str(tmp_path / "out")]
+    assert main(run) == 0
+    outputs = sorted((tmp_path / "out" / "car").iterdir())
+    assert [p.name for p in outputs] == ["bike.mp4", "bus.mp4"]
+    for output in outputs:
+        clip = read_video(output)
+        assert len(clip.frames) == 9 and clip.size == (40, 32) and clip.fps == 10.0
+        assert video_record(output)["model_calls"] == 5
+    capsys.readouterr()
+    assert main(run) == 0 and "0 edited, 2 already done" in capsys.readouterr().out
+    assert main(run + ["--seed", "3"]) == 2  # outputs made with another run seed: refused, not redone silently
+    assert "2 of 2 outputs" in capsys.readouterr().err
+    assert main(["run", str(batch), "--model", "tiny-sd3", "--out-dir", str(tmp_path / "other")]) == 2
+    assert "entry 1: tiny-sd3 edits images; give the entry's input as input_img" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("input_img: a.png\n  input_video: a.gif", "keys input_img and input_video both name the input"),
+        ("input_video: a.gif\n  mask: m.png", "key 'mask' applies to images; a video edit has no mask"),
+    ],
+)
+def test_a_video_entry_is_checked_before_the_model_loads(tmp_path, capsys, entry, message):
+    batch = tmp_path / "edits.yaml"
+    batch.write_text(f"- {entry}\n  source_prompt: a\n  target_prompts: [b]\n  target_codes: [b]\n")
+    assert main(["run", str(batch), "--model", "tiny-wan", "--out-dir", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
