@@ -11,10 +11,11 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
+
+from ._cli_inputs import _check_output, _image_options, _read_mask
 
 __all__ = ["main"]
 
@@ -71,29 +72,6 @@ def _loader(args, device, dtype, limits):
         return editor
 
     return load
-
-
-def _check_output(out: Path, image: Path, suffixes: tuple[str, ...] = ()) -> None:
-    from .batch import IMAGE_SUFFIXES
-
-    kind = "video" if suffixes else "image"
-    suffixes = suffixes or IMAGE_SUFFIXES
-    if out.is_dir():
-        raise ValueError(f"--out {out} is a folder; give a file name such as {out / ('edit' + suffixes[0])}")
-    if out.suffix.lower() not in suffixes:
-        raise ValueError(
-            f"--out {out}: not {'a' if kind == 'video' else 'an'} {kind} file name; end it with {', '.join(suffixes)}"
-        )
-    if os.path.realpath(out) == os.path.realpath(image):
-        raise ValueError(f"--out {out} is the source {kind}; write the edit to another file")
-    folder = out.parent
-    if not folder.is_dir():
-        raise ValueError(f"--out {out}: the folder {folder} does not exist; create it first")
-    try:  # can a file be made there? (found now, not after the edit)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise ValueError(f"--out {out}: cannot write in {folder} ({err.strerror})") from None
 
 
 def _edit(args) -> int:
@@ -226,10 +204,12 @@ def _values(kind):
 
 
 def _sweep(args) -> int:
+    from ._video_cli import check_media
     from .models._images import decode_image, read_image_file
     from .sweep import SHEET, sweep
 
     limits = _limits(args)
+    check_media(args.model, False)
     picture = decode_image(read_image_file(Path(args.image), limits), limits, args.image)
     mask = _read_mask(args, limits)
     device, dtype = _device_and_dtype(args)
@@ -256,41 +236,6 @@ def _sweep(args) -> int:
     made = sum(cell.made for cell in cells)
     print(f"wrote {Path(args.out_dir) / SHEET}: {len(cells)} cells, {made} edited now, {len(cells) - made} kept")
     return 0
-
-
-def _image_options(p: argparse.ArgumentParser, video: bool = False) -> None:
-    """The source image (or ``video``), the two prompts and the optional mask of one image's edits (edit, sweep)."""
-    if video:
-        source = p.add_mutually_exclusive_group(required=True)
-        source.add_argument("--image", help="source image (image families)")
-        source.add_argument(
-            "--video", help="source video (video families): a GIF, an MP4 (or MOV, MKV, WebM) or a folder of frames"
-        )
-    else:
-        p.add_argument("--image", required=True, help="source image")
-    p.add_argument("--source", required=True, help="prompt describing the source image")
-    p.add_argument("--target", required=True, help="prompt describing the edit")
-    p.add_argument(
-        "--mask",
-        help="local edit: an image whose white marks where to edit (resized to the image if needed); black pixels "
-        "keep the input's exactly (flowedit only)",
-    )
-    p.add_argument("--feather", type=float, default=0.0, help="soften the mask's edge by this many pixels (default: 0)")
-
-
-def _read_mask(args, limits):
-    """The ``--mask`` image, read within the limits and checked (feather, not all black) before any model loads;
-    None without one."""
-    if args.mask is None:
-        return None
-    from .models._images import decode_image, read_image_file
-    from .models._masks import pixel_mask
-
-    if getattr(args, "method", None) not in (None, "flowedit"):
-        raise ValueError(f"--mask applies to method flowedit only, not {args.method}")
-    mask = decode_image(read_image_file(Path(args.mask), limits), limits, args.mask)
-    pixel_mask(mask, mask.size, args.feather)
-    return mask
 
 
 def _settings_options(p: argparse.ArgumentParser, seed_help: str = "", skip: tuple[str, ...] = ()) -> None:

@@ -65,6 +65,10 @@ def sweep(
     """
     from tqdm.auto import tqdm
 
+    if editor.video:
+        raise ValueError(
+            f"a sweep edits images; {editor.family.name} edits videos (use flowedit edit --video per setting)"
+        )
     seeds = [editor.defaults.seed] if seeds is None else list(seeds)
     grid = list(itertools.product(n_max, tar_guidance, seeds))
     if not grid or len(grid) > MAX_CELLS:

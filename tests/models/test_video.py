@@ -232,3 +232,14 @@ def test_a_video_entry_is_checked_before_the_model_loads(tmp_path, capsys, entry
     batch.write_text(f"- {entry}\n  source_prompt: a\n  target_prompts: [b]\n  target_codes: [b]\n")
     assert main(["run", str(batch), "--model", "tiny-wan", "--out-dir", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_sweep_refuses_a_video_model_in_one_line(tmp_path, capsys):
+    frames(1)[0].save(tmp_path / "a.png")
+    argv = ["sweep", "--model", "tiny-wan", "--image", str(tmp_path / "a.png"), "--source", "a", "--target", "b"]
+    assert main(argv + ["--out-dir", str(tmp_path / "s"), "--n-max", "3", "--tar-guidance", "4"]) == 2
+    assert "tiny-wan edits videos: give the source with --video" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="a sweep edits images; wan edits videos"):
+        from flowedit.sweep import sweep
+
+        sweep(load("tiny-wan"), frames(1)[0], "a", "b", tmp_path / "s", [3], [4.0])
