@@ -106,6 +106,10 @@ def test_a_list_a_folder_a_gif_and_an_mp4_are_the_same_clip(tmp_path):
     # PNG frames are lossless and in numeric order; GIF (256 colours) and MP4 (H.264) are close
     assert [np.asarray(f).tolist() for f in folder.frames] == [np.asarray(f).tolist() for f in loaded.frames]
     assert gif.fps == 10.0 and mp4.fps == 24.0
+    with warnings.catch_warnings():  # Editor.edit takes the path and returns the frames
+        warnings.simplefilter("ignore")
+        edited = editor.edit(str(tmp_path / "a.mp4"), "a", "b", **FAST)
+    assert len(edited) == 9 and {f.size for f in edited} == {(40, 32)}
     error = np.abs(np.asarray(mp4.frames[4], float) - np.asarray(loaded.frames[4], float)).mean()
     assert error < 3  # H.264 at CRF 16, yuv420p: within a few of 256 levels on smooth frames
 
@@ -135,36 +139,35 @@ def _one_frame(path):
     frames(1)[0].save(path)
 
 
+def _clip(path):
+    save_video(frames(9), path, 16.0)
+
+
 def _corrupt(path):
     save_video(frames(9), path, 16.0)
     path.write_bytes(path.read_bytes()[:300])
 
 
 @pytest.mark.parametrize(
-    "make, limits, message",
+    "make, limits, options, message",
     [
-        (lambda p: p.write_bytes(b""), {}, "the file is empty"),
-        (lambda p: p.write_bytes(b"not a video at all" * 10), {}, "not a video FFmpeg can read"),
-        (_corrupt, {}, "not a video FFmpeg can read, or truncated or corrupt"),
-        (_one_frame, {}, "the video has 1 frame(s); a video edit needs at least 5"),
-        (lambda p: save_video(frames(9), p, 16.0), {"max_frames": 8}, "the video has 9 frames, over the limit of 8"),
-        (
-            lambda p: save_video(frames(9), p, 16.0),
-            {"max_pixels": 1000},
-            "image is 40x32 = 1280 pixels, over the limit",
-        ),
+        (lambda p: p.write_bytes(b""), {}, [], "the file is empty"),
+        (lambda p: p.write_bytes(b"not a video at all" * 10), {}, [], "not a video FFmpeg can read"),
+        (_corrupt, {}, [], "not a video FFmpeg can read, or truncated or corrupt"),
+        (_one_frame, {}, [], "the video has 1 frame(s); a video edit needs at least 5"),
+        (_clip, {"max_frames": 8}, ["--max-frames", "8"], "the video has 9 frames, over the limit of 8"),
+        (_clip, {"max_pixels": 1000}, ["--max-pixels", "1000"], "image is 40x32 = 1280 pixels, over the limit"),
+        (_clip, {"max_bytes": 1048}, ["--max-file-size", "0.001"], "over the limit of 1048 bytes"),
     ],
-    ids=["empty", "not-a-video", "corrupt", "one-frame", "too-many-frames", "too-many-pixels"],
+    ids=["empty", "not-a-video", "corrupt", "one-frame", "too-many-frames", "too-many-pixels", "too-many-bytes"],
 )
-def test_a_bad_video_gets_one_line_before_the_model_loads(tmp_path, capsys, make, limits, message):
+def test_a_bad_video_gets_one_line_before_the_model_loads(tmp_path, capsys, make, limits, options, message):
     source = tmp_path / ("in.gif" if make is _one_frame else "in.mp4")
     make(source)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_video(source, ImageLimits(**limits))
-    options = {"max_frames": "--max-frames", "max_pixels": "--max-pixels"}
-    extra = [item for key, value in limits.items() for item in (options[key], str(value))]
     argv = ["edit", "--model", "tiny-wan", "--video", str(source), "--out", str(tmp_path / "out.mp4")]
-    assert main(argv + ["--source", "a", "--target", "b", *extra]) == 2
+    assert main(argv + ["--source", "a", "--target", "b", *options]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and not (tmp_path / "out.mp4").exists()
 
