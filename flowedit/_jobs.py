@@ -9,7 +9,7 @@ A batch file is a list of entries::
       n_max: 30                          # optional per-entry overrides of any edit setting
       mask: masks/cat_face.png           # optional: a local edit (white = edit), relative like input_img
       feather: 4                         # optional, with a mask: soften its edge by this many pixels
-    - input_video: clips/car.mp4         # a video family's entry: a GIF or MP4 (...); outputs <code>.mp4
+    - input_video: clips/car.mp4         # a video family's entry: a video file (GIF, MP4, ...; not a folder)
       source_prompt: a red car
       target_prompts: [a blue bus]
       target_codes: [bus]

@@ -41,13 +41,13 @@ def _limits(args):
     from .models._images import ImageLimits
 
     checked = (("--max-pixels", args.max_pixels), ("--max-file-size", args.max_file_size))
-    for name, value in checked + (("--max-frames", args.max_frames),):
+    for name, value in checked + (("--max-frames", args.max_frames), ("--max-video-pixels", args.max_video_pixels)):
         if not (0 < value < float("inf")):
             raise ValueError(f"{name} must be a positive number, got {value}")
     max_bytes = int(args.max_file_size * 1024 * 1024)
     if max_bytes < 1:
         raise ValueError(f"--max-file-size {args.max_file_size} MB is less than one byte")
-    return ImageLimits(max_pixels=args.max_pixels, max_bytes=max_bytes, max_frames=args.max_frames)
+    return ImageLimits(args.max_pixels, max_bytes, args.max_frames, args.max_video_pixels)
 
 
 def _device_and_dtype(args):
@@ -241,7 +241,7 @@ def _sweep(args) -> int:
 def _settings_options(p: argparse.ArgumentParser, seed_help: str = "", skip: tuple[str, ...] = ()) -> None:
     """One option per :class:`~flowedit.models.EditSettings` field, its help and defaults derived from it."""
     from .models import FAMILIES, EditSettings
-    from .models._images import MAX_BYTES, MAX_FRAMES, MAX_PIXELS
+    from .models._images import MAX_BYTES, MAX_FRAMES, MAX_PIXELS, MAX_VIDEO_PIXELS
 
     tiny = " / ".join(f"tiny-{name}" for name in FAMILIES)
     p.add_argument("--model", required=True, help=f"hub id, local directory, or {tiny} (offline demo)")
@@ -279,6 +279,12 @@ def _settings_options(p: argparse.ArgumentParser, seed_help: str = "", skip: tup
     )
     p.add_argument(
         "--max-frames", type=int, default=MAX_FRAMES, help=f"longest input video in frames (default: {MAX_FRAMES})"
+    )
+    p.add_argument(
+        "--max-video-pixels",
+        type=int,
+        default=MAX_VIDEO_PIXELS,
+        help=f"largest input video, frames x width x height (default: {MAX_VIDEO_PIXELS})",
     )
 
 

@@ -113,6 +113,15 @@ class Adapter:
         return lambda z, t: self._forward([z], [branch], t, cache, layout)[0]
 
 
+def latent_statistics(vae, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The causal video VAE's per-channel ``latents_mean`` and ``latents_std`` (Qwen-Image, Wan), shaped
+    (1, C, 1, 1, 1), float32: latents are ``(mode - mean) / std``."""
+    config = vae.config
+    mean = torch.tensor(config.latents_mean, dtype=torch.float32, device=device).view(1, -1, 1, 1, 1)
+    std = torch.tensor(config.latents_std, dtype=torch.float32, device=device).view(1, -1, 1, 1, 1)
+    return mean, std
+
+
 def classifier_free(uncond: torch.Tensor, cond: torch.Tensor, scale: float) -> torch.Tensor:
     """Classifier-free guidance (Ho & Salimans, 2022): ``v_uncond + w (v_cond - v_uncond)``."""
     return uncond + scale * (cond - uncond)

@@ -20,7 +20,7 @@ from ._flux2 import Flux2Adapter
 from ._qwen import QwenImageAdapter
 from ._sd3 import SD3Adapter
 from ._settings import EditSettings
-from ._wan import WanAdapter
+from ._wan import WanAdapter, expert_boundary
 
 __all__ = ["FAMILIES", "Family", "describe", "family_of", "family_of_name"]
 
@@ -50,8 +50,8 @@ class Family:
         if type(pipe).__name__ != self.pipeline:
             return False
         if self.pipeline == "WanPipeline":  # Wan 2.2's A14B: two experts switched at boundary_ratio
-            experts = pipe.config.get("boundary_ratio") is not None and pipe.transformer_2 is not None
-            return experts == (self.name == "wan22")
+            experts = expert_boundary(pipe.config.get("boundary_ratio"), pipe.transformer_2 is not None)
+            return (experts is not None) == (self.name == "wan22")
         config = pipe.transformer.config
         if self.pipeline == "StableDiffusion3Pipeline":
             return (config.get("qk_norm") is not None) == (self.name == "sd35")
@@ -196,9 +196,9 @@ FAMILIES: dict[str, Family] = {
             name="wan",
             title="Wan 2.1 text-to-video (1.3B, 14B)",
             # Its own sampling default is 50 steps at CFG 5 on flow_shift 3 (480p) or 5 (720p). n_max = 35 of 50
-            # (0.7 of the steps, the strength of the Wan FlowEdit ports that exist) starts the edit at t = 0.875 with
-            # shift 3 (0.921 with shift 5), near SD3's 0.85 and FLUX.1's 0.91-0.95; guidance 2.5 / 10 is half and
-            # twice the default 5, as the paper's 3.5 / 13.5 are of SD3's 7. Not tuned on real weights.
+            # (0.7 of the steps) starts the edit at t = 0.875 with shift 3 (0.921 with shift 5), near SD3's 0.85 and
+            # FLUX.1's 0.91-0.95; guidance 2.5 / 10 is half and twice the default 5, as the paper's 3.5 / 13.5 are
+            # of SD3's 7. Not tuned on real weights.
             defaults=EditSettings(steps=50, n_max=35, n_min=0, n_avg=1, src_guidance=2.5, tar_guidance=10.0, seed=42),
             defaults_from="reasoned, not tuned on real weights: 0.7 of the steps, guidance half and twice the default",
             tiny=_tiny("tiny_wan_pipeline"),
@@ -209,9 +209,10 @@ FAMILIES: dict[str, Family] = {
             name="wan22",
             title="Wan 2.2 text-to-video A14B (two experts)",
             # Its reference sampler: 40 steps, flow shift 12, CFG 4 (high-noise expert) and 3 (low-noise); one scale
-            # here serves both. n_max = 28 of 40 (0.7 of the steps) starts at t = 0.875 with shift 3, where the
-            # high-noise expert hands over (boundary 0.875), and at 0.966 with Wan 2.2's own shift 12, so the
-            # high-noise expert makes the first steps; guidance 2 / 8 is half and twice 4. Not tuned on real weights.
+            # here serves both. n_max = 28 of 40 (0.7 of the steps) starts at t = 0.966 with Wan 2.2's own shift 12:
+            # the high-noise expert (t >= 0.875) makes the first 14 steps. With shift 3 it starts at t = 0.8752, just
+            # above the boundary: the high-noise expert makes only the first step. Guidance 2 / 8 is half and twice 4.
+            # Not tuned on real weights.
             defaults=EditSettings(steps=40, n_max=28, n_min=0, n_avg=1, src_guidance=2.0, tar_guidance=8.0, seed=42),
             defaults_from="reasoned, not tuned on real weights: 0.7 of the steps, guidance half and twice the default",
             tiny=_tiny("tiny_wan_pipeline", experts=2),

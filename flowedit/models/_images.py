@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 MAX_PIXELS = 4096 * 4096  # default pixel limit (width * height), the largest real use
 MAX_BYTES = 256 * 1024 * 1024  # default file-size limit
 MAX_FRAMES = 257  # default frame limit of a video (4k + 1; Wan makes 81)
+MAX_VIDEO_PIXELS = 2**28  # default limit of a video's pixels in all: 129 frames of 1920x1080, 0.8 GB as RGB
 
 _MIB = 1024 * 1024
 _CHUNK = _MIB  # read size once the file has outgrown what fstat reported
@@ -50,15 +51,17 @@ class ImageLimits:
     """Bounds on one source image or video: pixels (width * height, of each frame), file size in bytes, frames.
 
     CLI: ``--max-pixels N`` sets ``max_pixels``; ``--max-file-size MB`` sets ``max_bytes = MB * 2**20``;
-    ``--max-frames N`` sets ``max_frames``.
+    ``--max-frames N`` sets ``max_frames``; ``--max-video-pixels N`` sets ``max_video_pixels`` (frames x width x
+    height of a whole video).
     """
 
     max_pixels: int = MAX_PIXELS
     max_bytes: int = MAX_BYTES
     max_frames: int = MAX_FRAMES
+    max_video_pixels: int = MAX_VIDEO_PIXELS
 
     def __post_init__(self):
-        for field in ("max_pixels", "max_bytes", "max_frames"):
+        for field in ("max_pixels", "max_bytes", "max_frames", "max_video_pixels"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"ImageLimits.{field} must be a positive integer, got {value!r}")

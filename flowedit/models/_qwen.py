@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import Branch, Encoded, check_finite, expand_rows, guided_velocities, stack_rows
+from ._common import Branch, Encoded, check_finite, expand_rows, guided_velocities, latent_statistics, stack_rows
 from ._flux import FluxAdapter, PackedLayout
 
 __all__ = ["QwenImageAdapter", "qwen_timestep"]
@@ -34,13 +34,6 @@ class QwenImageAdapter(FluxAdapter):
 
     kind = "qwen-image"
 
-    def _statistics(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel ``latents_mean`` and ``latents_std``, shaped (1, C, 1, 1, 1), float32."""
-        config = self.pipe.vae.config
-        mean = torch.tensor(config.latents_mean, dtype=torch.float32, device=device).view(1, -1, 1, 1, 1)
-        std = torch.tensor(config.latents_std, dtype=torch.float32, device=device).view(1, -1, 1, 1, 1)
-        return mean, std
-
     @torch.no_grad()
     def encode_image(self, pixels: torch.Tensor) -> Encoded:
         """``pixels`` (B, 3, H, W) in [-1, 1] -> packed float32 latents (B, L, 4C) and their :class:`PackedLayout`."""
@@ -48,7 +41,7 @@ class QwenImageAdapter(FluxAdapter):
         vae = self.pipe.vae
         frames = pixels.to(self.device, vae.dtype)[:, :, None]  # (B, 3, 1, H, W): a one-frame video
         mode = vae.encode(frames).latent_dist.mode().float()  # (B, C, 1, h, w)
-        mean, std = self._statistics(mode.device)
+        mean, std = latent_statistics(vae, mode.device)
         x = check_finite(((mode - mean) / std)[:, :, 0], "the VAE latent of the source image", vae.dtype)
         return Encoded(self.pipe._pack_latents(x, *x.shape), PackedLayout(*x.shape))
 
@@ -57,7 +50,7 @@ class QwenImageAdapter(FluxAdapter):
         """Packed latents (B, L, 4C) of ``layout`` -> pixels (B, 3, H, W) in [-1, 1]."""
         vae = self.pipe.vae
         latents = self._layout(layout).unpack(x)[:, :, None]  # (B, C, 1, h, w)
-        mean, std = self._statistics(latents.device)
+        mean, std = latent_statistics(vae, latents.device)
         pixels = vae.decode((latents * std + mean).to(vae.dtype), return_dict=False)[0][:, :, 0].float()
         return check_finite(pixels, "the decoded image", vae.dtype)
 

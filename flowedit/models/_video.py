@@ -1,8 +1,9 @@
 """Videos in and out: GIF, MP4 (and what else FFmpeg reads) or a folder of frames, bounded before decoding.
 
 A video file is untrusted input, read like an image (:mod:`flowedit.models._images`): regular files only, at most
-``ImageLimits.max_bytes`` bytes read into memory, the frame size checked against ``max_pixels`` from the header and
-the frame count against ``max_frames`` before (and while) frames are decoded. Every failure is one ``ValueError``
+``ImageLimits.max_bytes`` bytes read into memory, only the containers flowedit knows opened (by their signature),
+each frame's size checked against ``max_pixels`` before it is kept, the frame count against ``max_frames`` and the
+pixels of the whole clip against ``max_video_pixels``, from the header where it states them and while decoding. Every failure is one ``ValueError``
 line that names the file and the fix. GIFs are read and written with Pillow; other containers with PyAV, whose
 wheels ship their own FFmpeg (MP4 is written as H.264, yuv420p, CRF 16: near lossless, playable everywhere).
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -22,15 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._files import write_atomically
-from ._images import ImageLimits, _check_size, open_image, read_image_file, to_rgb
+from ._images import _PILLOW_GLOBALS, ImageLimits, _check_size, _one_line, open_image, read_image_file, to_rgb
 
 if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = ["VIDEO_SUFFIXES", "Clip", "decode_video", "fit_frames", "read_video", "save_video", "video_record"]
 
-VIDEO_SUFFIXES = (".gif", ".mp4")  # what flowedit writes; it reads these, .mov, .mkv, .webm, .avi and folders
-READ_SUFFIXES = VIDEO_SUFFIXES + (".mov", ".mkv", ".webm", ".avi", ".m4v")
+VIDEO_SUFFIXES = (".gif", ".mp4")  # what flowedit writes; it reads these, MOV, MKV, WebM, AVI and folders
 MIN_FRAMES = 5  # the shortest clip with a second latent frame (4k + 1, k = 1)
 DEFAULT_FPS = 16.0  # Wan's frame rate, for GIFs without frame durations and lists of frames
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")  # the files of a folder of frames
@@ -53,20 +54,50 @@ def _natural(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-def _checked(frames: list[Image.Image], fps: float, name: str, limits: ImageLimits) -> Clip:
-    if not frames:
-        raise ValueError(f"{name}: the video has no frames; give a GIF, an MP4 or a folder of images")
-    if len(frames) < MIN_FRAMES:
-        raise ValueError(
-            f"{name}: the video has {len(frames)} frame(s); a video edit needs at least {MIN_FRAMES} "
-            f"(the VAE takes 4k + 1 frames); edit a single frame with an image model"
+class _Frames:
+    """Frames gathered within the limits: at most ``max_frames``, each within ``max_pixels``, and at most
+    ``max_video_pixels`` in all (what the RGB frames, and four times as much in float32, will hold)."""
+
+    def __init__(self, name: str, limits: ImageLimits):
+        self.name, self.limits, self.frames, self.pixels = name, limits, [], 0
+
+    def expect(self, count: int, size: tuple[int, int]) -> None:
+        """Refuse from a header: ``count`` frames (0: unknown) of ``size``."""
+        _check_size(size, self.limits, self.name)
+        if count > self.limits.max_frames:
+            raise _too_many(self.name, count, self.limits)
+        if count * size[0] * size[1] > self.limits.max_video_pixels:
+            raise self._too_large(f"{count} frames of {size[0]}x{size[1]}")
+
+    def add(self, frame) -> None:
+        if len(self.frames) == self.limits.max_frames:
+            raise _too_many(self.name, None, self.limits)
+        _check_size(frame.size, self.limits, self.name)
+        self.pixels += frame.size[0] * frame.size[1]
+        if self.pixels > self.limits.max_video_pixels:
+            raise self._too_large(f"more than {len(self.frames)} frames of up to {frame.size[0]}x{frame.size[1]}")
+        self.frames.append(frame)
+
+    def _too_large(self, what: str) -> ValueError:
+        return ValueError(
+            f"{self.name}: the video has {what}, over the limit of {self.limits.max_video_pixels} pixels in all; "
+            f"cut it shorter or smaller, or raise it with --max-video-pixels (Python: ImageLimits(max_video_pixels=...))"
         )
-    sizes = {frame.size for frame in frames}
-    if len(sizes) > 1:
-        raise ValueError(f"{name}: the frames differ in size ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))})")
-    if not (0 < fps < 1000):
-        fps = DEFAULT_FPS
-    return Clip([to_rgb(frame) for frame in frames], float(fps))
+
+    def clip(self, fps: float) -> Clip:
+        name, frames = self.name, self.frames
+        if not frames:
+            raise ValueError(f"{name}: the video has no frames; give a GIF, an MP4 or a folder of images")
+        if len(frames) < MIN_FRAMES:
+            raise ValueError(
+                f"{name}: the video has {len(frames)} frame(s); a video edit needs at least {MIN_FRAMES} "
+                f"(the VAE takes 4k + 1 frames); edit a single frame with an image model"
+            )
+        sizes = {frame.size for frame in frames}
+        if len(sizes) > 1:
+            raise ValueError(f"{name}: the frames differ in size ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))})")
+        fps = float(fps) if isinstance(fps, int | float) and 0 < fps < 1000 else DEFAULT_FPS
+        return Clip([to_rgb(frame) for frame in frames], fps)
 
 
 def _too_many(name: str, count: int | None, limits: ImageLimits) -> ValueError:
@@ -78,85 +109,125 @@ def _too_many(name: str, count: int | None, limits: ImageLimits) -> ValueError:
 
 
 def _read_gif(data: bytes, name: str, limits: ImageLimits) -> Clip:
+    """Every frame's size is checked before it is kept; Pillow's own bomb check runs with our limit (a later frame
+    may enlarge the canvas), under the lock that guards Pillow's global setting."""
     from PIL import Image, ImageSequence
 
-    try:
-        with Image.open(io.BytesIO(data)) as gif:
-            _check_size(gif.size, limits, name)
-            frames, durations = [], []
-            for frame in ImageSequence.Iterator(gif):
-                if len(frames) == limits.max_frames:
-                    raise _too_many(name, None, limits)
-                durations.append(frame.info.get("duration") or 0)
-                frames.append(to_rgb(frame.convert("RGBA") if frame.mode == "P" else frame.copy()))
-    except ValueError as err:
-        if str(err).startswith(name):
-            raise
-        raise ValueError(f"{name}: cannot decode the GIF, it is truncated or corrupt ({err})") from None
-    except (OSError, EOFError, SyntaxError) as err:
-        raise ValueError(f"{name}: cannot decode the GIF, it is truncated or corrupt ({err})") from None
-    mean = sum(durations) / len(durations) if durations else 0
-    return _checked(frames, 1000.0 / mean if mean > 0 else DEFAULT_FPS, name, limits)
+    gathered, durations = _Frames(name, limits), []
+    corrupt = f"{name}: cannot decode the GIF, it is truncated or corrupt"
+    with _PILLOW_GLOBALS, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        saved = Image.MAX_IMAGE_PIXELS
+        try:
+            Image.MAX_IMAGE_PIXELS = limits.max_pixels
+            with Image.open(io.BytesIO(data)) as gif:
+                _check_size(gif.size, limits, name)
+                for frame in ImageSequence.Iterator(gif):
+                    _check_size(frame.size, limits, name)
+                    durations.append(frame.info.get("duration") or 0)
+                    gathered.add(to_rgb(frame.convert("RGBA") if frame.mode == "P" else frame.copy()))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise ValueError(
+                f"{name}: a frame is over the limit of {limits.max_pixels} pixels ({_one_line(err)}); raise it with "
+                f"--max-pixels (Python: ImageLimits(max_pixels=...))"
+            ) from None
+        except ValueError as err:
+            if str(err).startswith(name):
+                raise
+            raise ValueError(f"{corrupt} ({_one_line(err)})") from None
+        except (OSError, EOFError, SyntaxError) as err:
+            raise ValueError(f"{corrupt} ({_one_line(err)})") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    timed = [d for d in durations if d > 0]  # frames without a duration do not speed the clip up
+    return gathered.clip(1000.0 * len(timed) / sum(timed) if timed else DEFAULT_FPS)
+
+
+def _container_format(data: bytes) -> str | None:
+    """The FFmpeg demuxer for these bytes, from their signature: only these are opened (no probing of every
+    demuxer FFmpeg has, some of which read other files or URLs a playlist names)."""
+    if data[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return "mp4"  # ISO media and QuickTime: MP4, MOV, M4V
+    if data[:4] == b"\x1aE\xdf\xa3":
+        return "matroska"  # MKV, WebM
+    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
+        return "avi"
+    return None
 
 
 def _read_container(data: bytes, name: str, limits: ImageLimits) -> Clip:
     import av
 
+    demuxer = _container_format(data)
+    if demuxer is None:
+        raise ValueError(
+            f"{name}: not a video file flowedit reads (it starts with {bytes(data[:12])!r}); give a GIF, MP4, MOV, "
+            f"MKV, WebM or AVI file, or a folder of images"
+        )
+    gathered = _Frames(name, limits)
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
+        with av.open(io.BytesIO(data), mode="r", format=demuxer) as container:
             if not container.streams.video:
                 raise ValueError(f"{name}: the file holds no video stream")
             stream = container.streams.video[0]
-            _check_size((stream.codec_context.width, stream.codec_context.height), limits, name)
-            if stream.frames and stream.frames > limits.max_frames:
-                raise _too_many(name, stream.frames, limits)
+            codec = stream.codec_context
+            if codec is None or not codec.width or not codec.height:
+                raise ValueError(f"{name}: the video stream states no frame size; the file is truncated or corrupt")
+            gathered.expect(stream.frames or 0, (codec.width, codec.height))
             rate = stream.average_rate or stream.guessed_rate
-            frames = []
             for frame in container.decode(stream):
-                if len(frames) == limits.max_frames:
-                    raise _too_many(name, None, limits)
-                _check_size((frame.width, frame.height), limits, name)
-                frames.append(frame.to_image())
+                _check_size((frame.width, frame.height), limits, name)  # before converting it
+                gathered.add(frame.to_image())
     except av.FFmpegError as err:
-        detail = getattr(err, "strerror", None) or str(err).splitlines()[0] or type(err).__name__
-        raise ValueError(
-            f"{name}: not a video FFmpeg can read, or truncated or corrupt ({detail}); give an MP4 or a GIF"
-        ) from None
-    return _checked(frames, float(rate) if rate else DEFAULT_FPS, name, limits)
+        detail = getattr(err, "strerror", None) or _one_line(err) or type(err).__name__
+        raise ValueError(f"{name}: cannot decode the video, it is truncated or corrupt ({detail})") from None
+    return gathered.clip(float(rate) if rate else DEFAULT_FPS)
 
 
-def _read_folder(folder: Path, limits: ImageLimits) -> Clip:
+def _read_folder(folder: Path, limits: ImageLimits, fps: float) -> Clip:
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=lambda p: _natural(p.name))
     if len(files) > limits.max_frames:
         raise _too_many(str(folder), len(files), limits)
-    return _checked([open_image(p, limits) for p in files], DEFAULT_FPS, str(folder), limits)
+    gathered = _Frames(str(folder), limits)
+    for path in files:
+        gathered.add(open_image(path, limits))
+    return gathered.clip(fps)
 
 
 def read_video(video, limits: ImageLimits | None = None, fps: float | None = None) -> Clip:
-    """A :class:`Clip` from a GIF, an MP4 (or another container FFmpeg reads), a folder of image files (sorted by
-    name, numbers in order: ``frame_2`` before ``frame_10``) or a list of PIL images, within ``limits``.
+    """A :class:`Clip` from a GIF, an MP4 (or a MOV, MKV, WebM, AVI), a folder of image files (sorted by name,
+    numbers in order: ``frame_2`` before ``frame_10``), a list of PIL images or a :class:`Clip`, within ``limits``.
 
-    The frame rate is the file's (GIF: from the mean frame duration; 16, Wan's, where it states none); a folder
-    or a list takes ``fps`` (default 16).
+    The frame rate is the file's (GIF: from the frame durations; 16, Wan's, where it states none); a folder or a
+    list takes ``fps`` (default 16).
 
     Raises:
-        ValueError: one line naming the video: not found, not a regular file, over a limit (bytes, pixels,
-            frames), not a video, corrupt, no frames, fewer than 5 frames, frames of different sizes.
+        ValueError: one line naming the video: not found, not a regular file, over a limit (bytes, pixels of a
+            frame or of the whole clip, frames), not a video, corrupt, no frames, fewer than 5 frames, frames of
+            different sizes.
     """
     limits = limits or ImageLimits()
     if isinstance(video, Clip):
-        return video
+        video, fps = video.frames, video.fps
     if isinstance(video, list | tuple):
-        return _checked(list(video), fps or DEFAULT_FPS, "video", limits)
+        gathered = _Frames("video", limits)
+        for frame in video:
+            if not hasattr(frame, "size") or not hasattr(frame, "mode"):
+                raise ValueError(f"a video as a list holds PIL images, not {type(frame).__name__}")
+            gathered.add(frame)
+        return gathered.clip(fps or DEFAULT_FPS)
+    if not isinstance(video, str | os.PathLike):
+        raise ValueError(
+            f"a video is a list of PIL images, a GIF, an MP4 or a folder of frames, not a {type(video).__name__}"
+        )
     path = Path(video)
     if path.is_dir():
-        clip = _read_folder(path, limits)
-        return Clip(clip.frames, fps or clip.fps)
+        return _read_folder(path, limits, fps or DEFAULT_FPS)
     return decode_video(read_image_file(path, limits), limits, str(path))
 
 
 def decode_video(data: bytes, limits: ImageLimits | None = None, name: str = "video") -> Clip:
-    """A :class:`Clip` from a video file's bytes (GIF, or a container FFmpeg reads), within ``limits``; ``name``
+    """A :class:`Clip` from a video file's bytes (GIF, MP4, MOV, MKV, WebM, AVI), within ``limits``; ``name``
     labels the messages."""
     limits = limits or ImageLimits()
     if not data:
@@ -228,7 +299,9 @@ def video_record(path: str | Path) -> dict | None:
         else:
             with av.open(str(path)) as container:
                 text = container.metadata.get("comment", "")
-        record = json.loads(text) if text else None
+        from .._records import _reject_constant
+
+        record = json.loads(text, parse_constant=_reject_constant) if text else None
     except (OSError, ValueError, RecursionError, av.FFmpegError):
         return None
     return record if isinstance(record, dict) else None

@@ -18,9 +18,18 @@ from __future__ import annotations
 
 import torch
 
-from ._common import Adapter, Branch, Encoded, check_finite, expand_rows, guided_velocities, stack_rows
+from ._common import (
+    Adapter,
+    Branch,
+    Encoded,
+    check_finite,
+    expand_rows,
+    guided_velocities,
+    latent_statistics,
+    stack_rows,
+)
 
-__all__ = ["WanAdapter", "wan_timestep"]
+__all__ = ["WanAdapter", "expert_boundary", "wan_timestep"]
 
 NEGATIVE_PROMPT = ""  # WanPipeline's default negative prompt
 TEXT_TOKENS = 512  # WanPipeline's max_sequence_length: embeddings are zero-padded to it
@@ -34,6 +43,12 @@ def wan_timestep(t: float) -> float:
     return 1000.0 * t
 
 
+def expert_boundary(boundary_ratio, transformer_2) -> float | None:
+    """Wan 2.2's switch point: ``boundary_ratio`` when the pipeline has a second expert (``transformer_2``: a
+    module, or its entry in ``model_index.json``) and a ratio; None for one transformer (Wan 2.1, 2.2 TI2V)."""
+    return None if boundary_ratio is None or not transformer_2 else float(boundary_ratio)
+
+
 class WanAdapter(Adapter):
     """Wraps a ``diffusers.WanPipeline`` (Wan 2.1, or Wan 2.2 with ``transformer_2`` and ``boundary_ratio``):
     per-channel normalised video latents, the scheduler's sigma grid, CFG, ONE call per step to the expert
@@ -45,19 +60,21 @@ class WanAdapter(Adapter):
     kind = "wan"
 
     def __init__(self, pipe):
-        first = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
-        super().__init__(pipe, pipe.vae_scale_factor_spatial * first.config.patch_size[1])
+        super().__init__(pipe, pipe.vae_scale_factor_spatial * self._first(pipe).config.patch_size[1])
         self.temporal_factor = pipe.vae_scale_factor_temporal
 
+    @staticmethod
+    def _first(pipe):
+        """The transformer that runs first (its config and dtype speak for both experts)."""
+        return pipe.transformer if pipe.transformer is not None else pipe.transformer_2
+
     def refresh(self) -> None:
-        first = self.pipe.transformer if self.pipe.transformer is not None else self.pipe.transformer_2
-        self.device, self.dtype = self.pipe._execution_device, first.dtype
+        self.device, self.dtype = self.pipe._execution_device, self._first(self.pipe).dtype
 
     @property
     def boundary(self) -> float | None:
         """The ``t`` at and above which ``transformer`` (the high-noise expert) runs; None for one transformer."""
-        ratio = self.pipe.config.get("boundary_ratio")
-        return None if ratio is None or self.pipe.transformer_2 is None else float(ratio)
+        return expert_boundary(self.pipe.config.get("boundary_ratio"), self.pipe.transformer_2 is not None)
 
     def expert(self, t: float):
         """The transformer that owns ``t``: ``transformer`` for Wan 2.1 and for ``1000 t >= boundary_ratio *
@@ -67,27 +84,20 @@ class WanAdapter(Adapter):
         threshold = self.boundary * self.pipe.scheduler.config.num_train_timesteps
         return self.pipe.transformer if wan_timestep(t) >= threshold else self.pipe.transformer_2
 
-    def _statistics(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel ``latents_mean`` and ``latents_std``, shaped (1, C, 1, 1, 1), float32."""
-        config = self.pipe.vae.config
-        mean = torch.tensor(config.latents_mean, dtype=torch.float32, device=device).view(1, -1, 1, 1, 1)
-        std = torch.tensor(config.latents_std, dtype=torch.float32, device=device).view(1, -1, 1, 1, 1)
-        return mean, std
-
     @torch.no_grad()
     def encode_image(self, pixels: torch.Tensor) -> Encoded:
         """A video, ``pixels`` (B, 3, F, H, W) in [-1, 1] with ``F = 4k + 1`` -> float32 latents (B, C, k + 1, h, w)."""
         self.refresh()
         vae = self.pipe.vae
         mode = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode().float()
-        mean, std = self._statistics(mode.device)
+        mean, std = latent_statistics(vae, mode.device)
         return Encoded(check_finite((mode - mean) / std, "the VAE latent of the source video", vae.dtype), None)
 
     @torch.no_grad()
     def decode_latents(self, x: torch.Tensor, layout=None) -> torch.Tensor:
         """Latents (B, C, F', h, w) -> a video, pixels (B, 3, F, H, W) in [-1, 1]."""
         vae = self.pipe.vae
-        mean, std = self._statistics(x.device)
+        mean, std = latent_statistics(vae, x.device)
         pixels = vae.decode((x * std + mean).to(vae.dtype), return_dict=False)[0].float()
         return check_finite(pixels, "the decoded video", vae.dtype)
 

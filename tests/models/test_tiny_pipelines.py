@@ -202,7 +202,7 @@ def test_flowedit_testing_imports_only_stdlib_and_torch_at_module_level():
         assert names <= allowed, (path.name, names - allowed)
         own = {path.parent / f"{n.module}.py" for n in top if isinstance(n, ast.ImportFrom) and n.level == 1}
         files += [p for p in own if p not in seen]
-    assert len(seen) == 2  # testing.py and _tiny_qwen.py
+    assert len(seen) == 3  # testing.py, _tiny_qwen.py and _tiny_wan.py
 
 
 def test_missing_models_extra_says_what_to_install(monkeypatch):

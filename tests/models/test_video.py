@@ -73,14 +73,21 @@ def test_the_default_start_is_seven_tenths_of_the_steps_at_t_0875_with_shift_3(e
 
 
 @pytest.mark.parametrize(
-    "steps, n_max, shift, start", [(50, 35, 3.0, 0.875), (50, 35, 5.0, 0.921), (40, 28, 12.0, 0.966)]
+    "family, shift, start, high_noise_steps",
+    [("wan", 3.0, 0.875, None), ("wan", 5.0, 0.921, None), ("wan22", 12.0, 0.966, 14), ("wan22", 3.0, 0.8752, 1)],
 )
-def test_the_start_times_the_readme_states_for_wans_real_schedulers(steps, n_max, shift, start):
+def test_the_start_times_the_readme_states_for_wans_real_schedulers(family, shift, start, high_noise_steps):
     from diffusers import UniPCMultistepScheduler
 
+    from flowedit.models import DEFAULTS
+
+    d = DEFAULTS[family]
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift)
-    scheduler.set_timesteps(steps)
-    assert float(scheduler.sigmas[steps - n_max]) == pytest.approx(start, abs=5e-4)
+    scheduler.set_timesteps(d.steps)
+    ts = scheduler.sigmas[d.steps - d.n_max : d.steps].tolist()  # the t of each edit step
+    assert ts[0] == pytest.approx(start, abs=5e-4) and d.n_max / d.steps == pytest.approx(0.7)
+    if high_noise_steps is not None:  # Wan 2.2 A14B's boundary: 0.875
+        assert sum(t >= 0.875 for t in ts) == high_noise_steps
 
 
 def test_a_list_a_folder_a_gif_and_an_mp4_are_the_same_clip(tmp_path):
@@ -139,6 +146,34 @@ def _one_frame(path):
     frames(1)[0].save(path)
 
 
+def _image_descriptors(data: bytes) -> list[int]:
+    """Offsets of a GIF's image descriptors (0x2C blocks), found by walking its blocks."""
+    flags, at, found = data[10], 13, []
+    at += 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0  # the global colour table
+    while data[at] != 0x3B:  # the trailer
+        if data[at] == 0x21:  # an extension: label, then sub-blocks
+            at += 2
+        else:  # an image: descriptor, local colour table, LZW code size, then sub-blocks
+            found.append(at)
+            local = data[at + 9]
+            at += 10 + (3 * 2 ** ((local & 7) + 1) if local & 0x80 else 0) + 1
+        while data[at]:
+            at += data[at] + 1
+        at += 1
+    return found
+
+
+def _growing_gif(path):
+    """A 16x16 GIF whose second frame is placed at (2000, 2000): Pillow enlarges the canvas to 2016x2016."""
+    rng = np.random.default_rng(0)
+    tiles = [Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)) for _ in range(6)]
+    tiles[0].save(path, save_all=True, append_images=tiles[1:], duration=100)
+    data = bytearray(path.read_bytes())
+    second = _image_descriptors(bytes(data))[1]
+    data[second + 1 : second + 5] = (2000).to_bytes(2, "little") * 2  # its left and top
+    path.write_bytes(bytes(data))
+
+
 def _clip(path):
     save_video(frames(9), path, 16.0)
 
@@ -152,17 +187,34 @@ def _corrupt(path):
     "make, limits, options, message",
     [
         (lambda p: p.write_bytes(b""), {}, [], "the file is empty"),
-        (lambda p: p.write_bytes(b"not a video at all" * 10), {}, [], "not a video FFmpeg can read"),
-        (_corrupt, {}, [], "not a video FFmpeg can read, or truncated or corrupt"),
+        (lambda p: p.write_bytes(b"not a video at all" * 10), {}, [], "not a video file flowedit reads"),
+        (_corrupt, {}, [], "cannot decode the video, it is truncated or corrupt"),
         (_one_frame, {}, [], "the video has 1 frame(s); a video edit needs at least 5"),
         (_clip, {"max_frames": 8}, ["--max-frames", "8"], "the video has 9 frames, over the limit of 8"),
         (_clip, {"max_pixels": 1000}, ["--max-pixels", "1000"], "image is 40x32 = 1280 pixels, over the limit"),
         (_clip, {"max_bytes": 1048}, ["--max-file-size", "0.001"], "over the limit of 1048 bytes"),
+        (
+            _clip,
+            {"max_video_pixels": 8000},
+            ["--max-video-pixels", "8000"],
+            "9 frames of 40x32, over the limit of 8000",
+        ),
+        (_growing_gif, {"max_pixels": 4096}, ["--max-pixels", "4096"], "over the limit of 4096 pixels"),
     ],
-    ids=["empty", "not-a-video", "corrupt", "one-frame", "too-many-frames", "too-many-pixels", "too-many-bytes"],
+    ids=[
+        "empty",
+        "not-a-video",
+        "corrupt",
+        "one-frame",
+        "too-many-frames",
+        "too-many-pixels",
+        "too-many-bytes",
+        "too-large-in-all",
+        "gif-frame-grows",
+    ],
 )
 def test_a_bad_video_gets_one_line_before_the_model_loads(tmp_path, capsys, make, limits, options, message):
-    source = tmp_path / ("in.gif" if make is _one_frame else "in.mp4")
+    source = tmp_path / ("in.gif" if make in (_one_frame, _growing_gif) else "in.mp4")
     make(source)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_video(source, ImageLimits(**limits))
@@ -191,6 +243,31 @@ def test_images_and_videos_go_to_their_own_families(tmp_path, capsys):
     assert "not a video file name; end it with .gif, .mp4" in capsys.readouterr().err
     with pytest.raises(ValueError, match="a mask applies to image families; wan edits videos"):
         load("tiny-wan").edit(frames(), "a", "b", mask=frames(1)[0], **FAST)
+
+
+def test_python_inputs_are_held_to_the_same_rules():
+    with pytest.raises(ValueError, match="the video has 2 frame"):
+        read_video(Clip(frames(2)))
+    with pytest.raises(ValueError, match="the video has more than 8 frames, over the limit of 8"):
+        read_video(frames(9), ImageLimits(max_frames=8))
+    with pytest.raises(ValueError, match="a video as a list holds PIL images, not ndarray"):
+        read_video([np.zeros((4, 4, 3))] * 5)
+    with pytest.raises(ValueError, match="a video is a list of PIL images, a GIF, an MP4 or a folder"):
+        load("tiny-wan").edit(frames(1)[0], "a", "b", **FAST)
+    assert read_video(frames(5), fps=float("nan")).fps == 16.0  # a rate that is no rate: Wan's 16
+
+
+def test_without_guidance_each_branch_is_one_row_and_still_one_call_per_step():
+    editor, rows = load("tiny-wan"), []
+    hook = editor.pipe.transformer.register_forward_hook(
+        lambda module, args, kwargs, out: rows.append(kwargs["hidden_states"].shape[0]), with_kwargs=True
+    )
+    try:
+        settings = editor.settings(**FAST, n_avg=3, src_guidance=1.0, tar_guidance=1.0)
+        result = editor.edit_latents(frames(), "a cat", "a dog", settings)
+    finally:
+        hook.remove()
+    assert result.model_calls == 5 and rows == [2 * 3] * 5  # [source, target] x 3 draws, no negative rows
 
 
 def test_fit_frames_keeps_4k_plus_1_frames():
