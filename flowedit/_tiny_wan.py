@@ -53,7 +53,7 @@ def tiny_wan_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32, experts
     Frame sides must be multiples of 8 (VAE factor 4 x patch 2), e.g. 32 x 32. Outputs are meaningless videos
     (random weights); the code paths are the real ones.
     """
-    from .testing import _import_models, _ready, _seeded, _t5_tokenizer
+    from .testing import _import_models, _ready, _seeded, _t5_encoder, _t5_tokenizer
 
     if experts not in (1, 2):
         raise ValueError(f"experts must be 1 (Wan 2.1) or 2 (Wan 2.2), got {experts!r}")
@@ -73,22 +73,7 @@ def tiny_wan_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32, experts
                 scale_factor_temporal=4,
                 scale_factor_spatial=4,
             ),
-            "text_encoder": transformers.UMT5EncoderModel(
-                transformers.UMT5Config(
-                    vocab_size=len(tokenizer),
-                    d_model=_TEXT_WIDTH,
-                    d_kv=8,
-                    d_ff=37,
-                    num_layers=2,
-                    num_heads=4,
-                    relative_attention_num_buckets=8,
-                    feed_forward_proj="gated-gelu",
-                    dropout_rate=0.0,
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id,
-                    decoder_start_token_id=tokenizer.pad_token_id,
-                )
-            ),
+            "text_encoder": _t5_encoder(transformers, tokenizer, _TEXT_WIDTH, umt5=True),
         }
         if experts == 2:
             modules["transformer_2"] = _transformer(diffusers)

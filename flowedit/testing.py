@@ -206,9 +206,10 @@ def _clip_config(transformers: Any, tokenizer: Any, hidden: int, act: str) -> An
     )
 
 
-def _t5_encoder(transformers: Any, tokenizer: Any, d_model: int) -> Any:
-    """A 2-layer, 4-head T5 v1.1-style (gated-GELU) encoder of width ``d_model``, dropout 0."""
-    config = transformers.T5Config(
+def _t5_encoder(transformers: Any, tokenizer: Any, d_model: int, umt5: bool = False) -> Any:
+    """A 2-layer, 4-head T5 v1.1-style (gated-GELU) encoder of width ``d_model``, dropout 0 (``umt5``: UMT5's,
+    whose every layer has its own relative position bias, as Wan's text encoder)."""
+    config = (transformers.UMT5Config if umt5 else transformers.T5Config)(
         vocab_size=len(tokenizer),
         d_model=d_model,
         d_kv=8,
@@ -222,7 +223,7 @@ def _t5_encoder(transformers: Any, tokenizer: Any, d_model: int) -> Any:
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
     )
-    return transformers.T5EncoderModel(config)
+    return (transformers.UMT5EncoderModel if umt5 else transformers.T5EncoderModel)(config)
 
 
 def _vae(diffusers: Any, scaling_factor: float, shift_factor: float) -> Any:
