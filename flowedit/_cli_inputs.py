@@ -37,11 +37,12 @@ def _image_options(p: argparse.ArgumentParser, video: bool = False) -> None:
         source = p.add_mutually_exclusive_group(required=True)
         source.add_argument("--image", help="source image (image families)")
         source.add_argument(
-            "--video", help="source video (video families): a GIF, an MP4 (or MOV, MKV, WebM) or a folder of frames"
+            "--video",
+            help="source video (video families): a GIF, an MP4 (or MOV, MKV, WebM, AVI) or a folder of frames",
         )
     else:
         p.add_argument("--image", required=True, help="source image")
-    p.add_argument("--source", required=True, help="prompt describing the source image")
+    p.add_argument("--source", required=True, help="prompt describing the source image (or video)")
     p.add_argument("--target", required=True, help="prompt describing the edit")
     p.add_argument(
         "--mask",

@@ -323,3 +323,26 @@ def test_a_sweep_refuses_a_video_model_in_one_line(tmp_path, capsys):
         from flowedit.sweep import sweep
 
         sweep(load("tiny-wan"), frames(1)[0], "a", "b", tmp_path / "s", [3], [4.0])
+
+
+@pytest.mark.parametrize(
+    "suffix, container, codec",
+    [
+        (".mov", "mov", "mpeg4"),
+        (".mkv", "matroska", "mpeg4"),
+        (".webm", "webm", "libvpx-vp9"),
+        (".avi", "avi", "mpeg4"),
+    ],
+)
+def test_mov_mkv_webm_and_avi_are_read_too(tmp_path, suffix, container, codec):
+    import av
+
+    path = tmp_path / f"clip{suffix}"
+    with av.open(str(path), mode="w", format=container) as out:
+        stream = out.add_stream(codec, rate=12)
+        stream.width, stream.height, stream.pix_fmt = 40, 32, "yuv420p"
+        for frame in frames(9):
+            out.mux(stream.encode(av.VideoFrame.from_image(frame)))
+        out.mux(stream.encode())
+    clip = read_video(path)
+    assert len(clip.frames) == 9 and clip.size == (40, 32) and clip.fps == 12.0
