@@ -56,6 +56,12 @@ def _file_kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "neither file nor directory")
 
 
+def _megabytes(size: int) -> str:
+    """``size`` bytes in MB: one decimal from 1 MB up, three significant digits below (0.000954 MB, not 0.0)."""
+    megabytes = size / 2**20
+    return f"{megabytes:.1f} MB" if megabytes >= 1 else f"{megabytes:.3g} MB"
+
+
 def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file", raise_limit: str = "") -> bytes:
     """The bytes of a regular file of at most ``max_bytes``, or a one-line ``ValueError`` saying what is wrong.
 
@@ -65,7 +71,7 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file
     is cut at ``max_bytes + 1`` bytes and refused too. ``what`` names the file in messages ("image",
     "batch file"); ``raise_limit`` says how to raise the limit.
     """
-    too_large = f"over the limit of {max_bytes} bytes ({max_bytes / 2**20:.1f} MB)" + (
+    too_large = f"over the limit of {max_bytes} bytes ({_megabytes(max_bytes)})" + (
         f"; {raise_limit}" if raise_limit else ""
     )
     try:
@@ -85,7 +91,7 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file
         if not stat.S_ISREG(info.st_mode):
             raise ValueError(f"{path}: not a regular file ({_file_kind(info.st_mode)}); give the path of a file")
         if info.st_size > max_bytes:
-            raise ValueError(f"{path}: file is {info.st_size} bytes ({info.st_size / 2**20:.1f} MB), {too_large}")
+            raise ValueError(f"{path}: file is {info.st_size} bytes ({_megabytes(info.st_size)}), {too_large}")
         chunks, total = [], 0
         while total <= max_bytes:
             # one read of the whole file in the usual case; a file that grows is read on in chunks

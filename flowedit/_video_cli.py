@@ -34,7 +34,7 @@ def edit_video(args, check_output, limits, device, dtype, load) -> int:
     """The video branch of ``flowedit edit``; the caller has checked the settings against the family's defaults."""
     from tqdm import tqdm
 
-    from .models._video import VIDEO_SUFFIXES, read_video, save_video
+    from .models._video import VIDEO_SUFFIXES, read_video, save_video, stored_fps
 
     source, out = Path(args.video), Path(args.out)
     check_output(out, source, VIDEO_SUFFIXES)
@@ -47,13 +47,14 @@ def edit_video(args, check_output, limits, device, dtype, load) -> int:
     settings = editor.defaults.replace(**args.options, seed=args.seed)
     with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
         frames, result = editor.render(clip, args.source, args.target, settings, progress=bar)
+    fps = stored_fps(out, clip.fps)  # what the file keeps (a GIF: 10 ms steps)
     record = {"model": args.model, "dtype": str(dtype).removeprefix("torch."), "video": str(source)}
-    record |= {"frames": len(frames), "fps": clip.fps, "source_prompt": args.source, "target_prompt": args.target}
+    record |= {"frames": len(frames), "fps": fps, "source_prompt": args.source, "target_prompt": args.target}
     record |= {**asdict(settings), **result.outcome}
     save_video(frames, out, clip.fps, record)
     width, height = frames[0].size
     print(
-        f"wrote {out} ({len(frames)} frames of {width}x{height} at {clip.fps:g} fps; {settings.method}, "
+        f"wrote {out} ({len(frames)} frames of {width}x{height} at {fps:g} fps; {settings.method}, "
         f"{settings.steps} steps, n_max {settings.n_max}, seed {settings.seed}, {result.model_calls} model calls, "
         f"{result.seconds:.1f} s, latent MSE {result.latent_mse:.4f})"
     )

@@ -204,12 +204,15 @@ def _values(kind):
 
 
 def _sweep(args) -> int:
-    from ._video_cli import check_media
+    from ._video_cli import media_of
     from .models._images import decode_image, read_image_file
     from .sweep import SHEET, sweep
 
     limits = _limits(args)
-    check_media(args.model, False)
+    if media_of(args.model) == "video":
+        raise ValueError(
+            f"flowedit sweep edits images; {args.model} edits videos: run flowedit edit --video per setting"
+        )
     picture = decode_image(read_image_file(Path(args.image), limits), limits, args.image)
     mask = _read_mask(args, limits)
     device, dtype = _device_and_dtype(args)

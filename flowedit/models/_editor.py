@@ -275,7 +275,10 @@ def load(
     """
     device = resolve_device(device)
     dtype = default_dtype(device) if dtype is None else dtype
-    if model.startswith("tiny-") and model[5:] in FAMILIES:
+    if model.startswith("tiny-"):
+        if model[5:] not in FAMILIES:
+            names = ", ".join(f"tiny-{name}" for name in FAMILIES)
+            raise ValueError(f"no offline model {short(model)}; the offline models are {names}")
         return Editor.from_pipeline(FAMILIES[model[5:]].tiny(dtype=dtype).to(device))
     try:
         from diffusers import DiffusionPipeline
@@ -285,7 +288,7 @@ def load(
         pipe = DiffusionPipeline.from_pretrained(model, torch_dtype=dtype)
     except (OSError, ValueError) as err:
         raise OSError(
-            f"could not load the pipeline {model!r} ({type(err).__name__}: {str(err).splitlines()[0]}). "
+            f"could not load the pipeline {model!r} ({type(err).__name__}: {short(str(err).splitlines()[0], 160)}). "
             "Pass a local directory that holds the model (model_index.json and its folders), e.g. one made with "
             "`huggingface-cli download <model id> --local-dir DIR` on a machine with access to the hub"
         ) from err

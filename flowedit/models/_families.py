@@ -217,7 +217,11 @@ FAMILIES: dict[str, Family] = {
             defaults_from="reasoned, not tuned on real weights: 0.7 of the steps, guidance half and twice the default",
             tiny=_tiny("tiny_wan_pipeline", experts=2),
             media="video",
-            **{**_WAN, "timestep": "1000 t, to transformer (t >= boundary_ratio) or transformer_2 (below)"},
+            **{
+                **_WAN,
+                "timestep": "1000 t, to transformer (t >= boundary_ratio) or transformer_2 (below)",
+                "schedule": "the scheduler's static flow_shift (12 in Wan 2.2's reference sampler)",
+            },
         ),
     )
 }

@@ -71,7 +71,7 @@ class _Refused(ValueError):
     """Our own refusal inside the Pillow block: passed on as it is, not reworded as a Pillow failure."""
 
 
-def read_image_file(path, limits: ImageLimits = ImageLimits()) -> bytes:
+def read_image_file(path, limits: ImageLimits = ImageLimits(), what: str = "image") -> bytes:
     """Bytes of a regular file, bounded: at most ``limits.max_bytes`` bytes are read, and nothing else is.
 
     The file is opened with ``O_NONBLOCK`` (a FIFO cannot hang the open) and checked with ``fstat`` on that
@@ -86,20 +86,20 @@ def read_image_file(path, limits: ImageLimits = ImageLimits()) -> bytes:
     return read_regular_file(
         path,
         limits.max_bytes,
-        "image",
+        what,
         "raise the limit with --max-file-size (in MB; Python: ImageLimits(max_bytes=...))",
     )
 
 
-def _check_size(size: tuple[int, int], limits: ImageLimits, name: str) -> None:
+def _check_size(size: tuple[int, int], limits: ImageLimits, name: str, what: str = "image") -> None:
     width, height = size
     if width < 1 or height < 1:
-        raise _Refused(f"{name}: image is {width}x{height} pixels, which is empty")
+        raise _Refused(f"{name}: {what} is {width}x{height} pixels, which is empty")
     if width * height > limits.max_pixels:
         raise _Refused(
-            f"{name}: image is {width}x{height} = {width * height} pixels, over the limit of {limits.max_pixels} "
+            f"{name}: {what} is {width}x{height} = {width * height} pixels, over the limit of {limits.max_pixels} "
             f"pixels; raise it with --max-pixels {width * height} (Python: ImageLimits(max_pixels=...)) "
-            f"or downscale the image"
+            f"or downscale the {what}"
         )
 
 

@@ -85,7 +85,8 @@ class EditSettings:
             unused = [name for name, neutral in FLOWEDIT_ONLY.items() if getattr(self, name) != neutral]
             if unused:
                 raise ValueError(
-                    f"{' and '.join(unused)} only apply to method flowedit, not {self.method}; leave them out"
+                    f"{' and '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} to method flowedit only, "
+                    f"not {self.method}; leave {'it' if len(unused) == 1 else 'them'} out"
                 )
         return self
 

@@ -29,7 +29,16 @@ from ._images import _PILLOW_GLOBALS, ImageLimits, _check_size, _one_line, open_
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["VIDEO_SUFFIXES", "Clip", "decode_video", "fit_frames", "read_video", "save_video", "video_record"]
+__all__ = [
+    "VIDEO_SUFFIXES",
+    "Clip",
+    "decode_video",
+    "fit_frames",
+    "read_video",
+    "save_video",
+    "stored_fps",
+    "video_record",
+]
 
 VIDEO_SUFFIXES = (".gif", ".mp4")  # what flowedit writes; it reads these, MOV, MKV, WebM, AVI and folders
 MIN_FRAMES = 5  # the shortest clip with a second latent frame (4k + 1, k = 1)
@@ -63,7 +72,7 @@ class _Frames:
 
     def expect(self, count: int, size: tuple[int, int]) -> None:
         """Refuse from a header: ``count`` frames (0: unknown) of ``size``."""
-        _check_size(size, self.limits, self.name)
+        _check_size(size, self.limits, self.name, "frame")
         if count > self.limits.max_frames:
             raise _too_many(self.name, count, self.limits)
         if count * size[0] * size[1] > self.limits.max_video_pixels:
@@ -72,7 +81,7 @@ class _Frames:
     def add(self, frame) -> None:
         if len(self.frames) == self.limits.max_frames:
             raise _too_many(self.name, None, self.limits)
-        _check_size(frame.size, self.limits, self.name)
+        _check_size(frame.size, self.limits, self.name, "frame")
         self.pixels += frame.size[0] * frame.size[1]
         if self.pixels > self.limits.max_video_pixels:
             raise self._too_large(f"more than {len(self.frames)} frames of up to {frame.size[0]}x{frame.size[1]}")
@@ -121,9 +130,9 @@ def _read_gif(data: bytes, name: str, limits: ImageLimits) -> Clip:
         try:
             Image.MAX_IMAGE_PIXELS = limits.max_pixels
             with Image.open(io.BytesIO(data)) as gif:
-                _check_size(gif.size, limits, name)
+                _check_size(gif.size, limits, name, "frame")
                 for frame in ImageSequence.Iterator(gif):
-                    _check_size(frame.size, limits, name)
+                    _check_size(frame.size, limits, name, "frame")
                     durations.append(frame.info.get("duration") or 0)
                     gathered.add(to_rgb(frame.convert("RGBA") if frame.mode == "P" else frame.copy()))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -176,7 +185,7 @@ def _read_container(data: bytes, name: str, limits: ImageLimits) -> Clip:
             gathered.expect(stream.frames or 0, (codec.width, codec.height))
             rate = stream.average_rate or stream.guessed_rate
             for frame in container.decode(stream):
-                _check_size((frame.width, frame.height), limits, name)  # before converting it
+                _check_size((frame.width, frame.height), limits, name, "frame")  # before converting it
                 gathered.add(frame.to_image())
     except av.FFmpegError as err:
         detail = getattr(err, "strerror", None) or _one_line(err) or type(err).__name__
@@ -223,7 +232,7 @@ def read_video(video, limits: ImageLimits | None = None, fps: float | None = Non
     path = Path(video)
     if path.is_dir():
         return _read_folder(path, limits, fps or DEFAULT_FPS)
-    return decode_video(read_image_file(path, limits), limits, str(path))
+    return decode_video(read_image_file(path, limits, "video"), limits, str(path))
 
 
 def decode_video(data: bytes, limits: ImageLimits | None = None, name: str = "video") -> Clip:
@@ -250,6 +259,18 @@ def fit_frames(clip: Clip, temporal_factor: int = 4) -> Clip:
     return Clip(clip.frames[:keep], clip.fps)
 
 
+def stored_fps(output: str | Path, fps: float) -> float:
+    """The frame rate a file of ``output``'s kind keeps of ``fps``: a GIF's frame time in 10 ms steps (24 fps is
+    stored as 40 ms, 25 fps), an MP4's rate as a fraction of denominator at most 1001 (29.97 is 30000/1001)."""
+    if Path(output).suffix.lower() == ".gif":
+        return 1000.0 / _gif_duration(fps)
+    return float(Fraction(fps).limit_denominator(1001))
+
+
+def _gif_duration(fps: float) -> int:
+    return max(10, round(1000.0 / fps / 10) * 10)
+
+
 def save_video(frames: list[Image.Image], output: str | Path, fps: float, record: dict | None = None) -> None:
     """Write ``frames`` atomically as a GIF (Pillow, looping) or an MP4 (H.264, yuv420p, CRF 16) by the suffix,
     at ``fps`` frames per second (a GIF stores frame durations in 10 ms units); ``record`` (JSON) goes into the
@@ -261,7 +282,7 @@ def save_video(frames: list[Image.Image], output: str | Path, fps: float, record
     comment = "" if record is None else json.dumps(record, sort_keys=True, ensure_ascii=True)
 
     def write_gif(tmp: Path) -> None:
-        duration = max(10, round(1000.0 / fps / 10) * 10)
+        duration = _gif_duration(fps)
         first, *rest = frames
         first.save(tmp, format="GIF", save_all=True, append_images=rest, duration=duration, loop=0, comment=comment)
 

@@ -15,8 +15,8 @@ from flowedit.cli import main
     [
         (["--src-guidance", "nan"], "src_guidance must be a finite number, got nan"),
         (["--tar-guidance", "inf"], "tar_guidance must be a finite number, got inf"),
-        (["--method", "sdedit", "--n-avg", "2"], "n_avg only apply to method flowedit, not sdedit"),
-        (["--method", "inversion", "--n-min", "1"], "n_min only apply to method flowedit, not inversion"),
+        (["--method", "sdedit", "--n-avg", "2"], "n_avg applies to method flowedit only, not sdedit"),
+        (["--method", "inversion", "--n-min", "1"], "n_min applies to method flowedit only, not inversion"),
         (["--steps", "10000000"], "steps must lie in [1, 1000], got 10000000"),
         (["--steps", "1000000000", "--n-max", "3"], "steps must lie in [1, 1000], got 1000000000"),
         (["--n-avg", "1000"], "n_avg must lie in [1, 64], got 1000"),

@@ -181,3 +181,13 @@ def test_the_readme_table_states_each_familys_defaults():
         d = family.defaults
         guidance = "-" if family.name == "flux-schnell" else f"{d.src_guidance:g} / {d.tar_guidance:g}"
         assert rows[name] == f"{d.steps}, {d.n_max}, {guidance}, {d.seed}", name
+
+
+def test_an_unknown_offline_name_lists_the_offline_models_and_a_load_failure_keeps_its_advice(tmp_path):
+    with pytest.raises(ValueError, match="no offline model 'tiny-wan21'; the offline models are tiny-sd3, tiny-sd35"):
+        load("tiny-wan21")
+    with pytest.raises(OSError) as caught:  # a folder without a pipeline in it
+        load(str(tmp_path))
+    message = str(caught.value)
+    assert message.startswith(f"could not load the pipeline {str(tmp_path)!r}") and len(message) < 500
+    assert message.endswith("on a machine with access to the hub")

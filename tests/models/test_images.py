@@ -99,7 +99,7 @@ def test_file_over_the_limit_is_refused_before_reading(tmp_path):
     path = tmp_path / "big.png"
     path.write_bytes(b"\x89PNG" + bytes(2000))
     message = (
-        r"big\.png: file is 2004 bytes \(0\.0 MB\), over the limit of 1000 bytes \(0\.0 MB\); "
+        r"big\.png: file is 2004 bytes \(0\.00191 MB\), over the limit of 1000 bytes \(0\.000954 MB\); "
         r"raise the limit with --max-file-size \(in MB; Python: ImageLimits\(max_bytes=\.\.\.\)\)$"
     )
     with pytest.raises(ValueError, match=message):

@@ -121,19 +121,22 @@ def test_a_list_a_folder_a_gif_and_an_mp4_are_the_same_clip(tmp_path):
     assert error < 3  # H.264 at CRF 16, yuv420p: within a few of 256 levels on smooth frames
 
 
-@pytest.mark.parametrize("suffix_in, suffix_out, fps", [(".gif", ".mp4", 10.0), (".mp4", ".gif", 20.0)])
+@pytest.mark.parametrize(
+    "suffix_in, suffix_out, fps, kept",
+    [(".gif", ".mp4", 10.0, 10.0), (".mp4", ".gif", 20.0, 20.0), (".mp4", ".gif", 24.0, 25.0)],  # GIF: 10 ms steps
+)
 def test_flowedit_edit_video_round_trips_gif_and_mp4_keeping_frames_size_and_rate(
-    tmp_path, capsys, suffix_in, suffix_out, fps
+    tmp_path, capsys, suffix_in, suffix_out, fps, kept
 ):
     source, out = tmp_path / f"in{suffix_in}", tmp_path / f"out{suffix_out}"
     save_video(frames(9), source, fps)
     argv = ["edit", "--model", "tiny-wan22", "--video", str(source), "--out", str(out)]
     assert main(argv + ["--source", "a cat", "--target", "a dog", "--steps", "6", "--n-max", "5"]) == 0
-    assert f"wrote {out} (9 frames of 40x32 at {fps:g} fps" in capsys.readouterr().out
+    assert f"wrote {out} (9 frames of 40x32 at {kept:g} fps" in capsys.readouterr().out
     clip = read_video(out)
-    assert len(clip.frames) == 9 and clip.size == (40, 32) and clip.fps == fps
+    assert len(clip.frames) == 9 and clip.size == (40, 32) and clip.fps == kept
     record = video_record(out)
-    assert record["model"] == "tiny-wan22" and record["frames"] == 9 and record["n_max"] == 5
+    assert record["model"] == "tiny-wan22" and record["frames"] == 9 and record["n_max"] == 5 and record["fps"] == kept
     assert record["model_calls"] == 5 and record["video"] == str(source)
 
 
@@ -191,7 +194,7 @@ def _corrupt(path):
         (_corrupt, {}, [], "cannot decode the video, it is truncated or corrupt"),
         (_one_frame, {}, [], "the video has 1 frame(s); a video edit needs at least 5"),
         (_clip, {"max_frames": 8}, ["--max-frames", "8"], "the video has 9 frames, over the limit of 8"),
-        (_clip, {"max_pixels": 1000}, ["--max-pixels", "1000"], "image is 40x32 = 1280 pixels, over the limit"),
+        (_clip, {"max_pixels": 1000}, ["--max-pixels", "1000"], "frame is 40x32 = 1280 pixels, over the limit"),
         (_clip, {"max_bytes": 1048}, ["--max-file-size", "0.001"], "over the limit of 1048 bytes"),
         (
             _clip,
@@ -318,7 +321,7 @@ def test_a_sweep_refuses_a_video_model_in_one_line(tmp_path, capsys):
     frames(1)[0].save(tmp_path / "a.png")
     argv = ["sweep", "--model", "tiny-wan", "--image", str(tmp_path / "a.png"), "--source", "a", "--target", "b"]
     assert main(argv + ["--out-dir", str(tmp_path / "s"), "--n-max", "3", "--tar-guidance", "4"]) == 2
-    assert "tiny-wan edits videos: give the source with --video" in capsys.readouterr().err
+    assert "flowedit sweep edits images; tiny-wan edits videos: run flowedit edit --video" in capsys.readouterr().err
     with pytest.raises(ValueError, match="a sweep edits images; wan edits videos"):
         from flowedit.sweep import sweep
 
