@@ -35,10 +35,12 @@ def _transformer(diffusers: Any) -> Any:
     )
 
 
-def tiny_wan_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32, experts: int = 1) -> Any:
+def tiny_wan_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32, experts: int = 1, ti2v: bool = False) -> Any:
     """A real ``WanPipeline`` with tiny random weights, built in memory: Wan 2.1's layout, or Wan 2.2's with
     ``experts=2`` (a second transformer, ``transformer_2``, for the low-noise steps and ``boundary_ratio=0.875``,
-    Wan 2.2 T2V A14B's).
+    Wan 2.2 T2V A14B's), or Wan 2.2 TI2V 5B's with ``ti2v=True`` (one transformer given a timestep per token,
+    ``expand_timesteps=True``, and a residual VAE that first folds 2x2 pixels into channels, ``patch_size=2``:
+    factor 8 in space here).
 
     - ``transformer`` (and ``transformer_2``): ``WanTransformer3DModel``, 2 blocks, 2 heads x 12, patch
       ``(1, 2, 2)``, 4 latent channels, ``text_dim=32``, RMS QK normalisation across heads. The two experts
@@ -55,8 +57,9 @@ def tiny_wan_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32, experts
     """
     from .testing import _import_models, _ready, _seeded, _t5_encoder, _t5_tokenizer
 
-    if experts not in (1, 2):
-        raise ValueError(f"experts must be 1 (Wan 2.1) or 2 (Wan 2.2), got {experts!r}")
+    if experts not in (1, 2) or (ti2v and experts != 1):
+        raise ValueError(f"experts must be 1 (Wan 2.1, 2.2 TI2V) or 2 (Wan 2.2 A14B), got {experts!r}")
+    patchify = dict(is_residual=True, in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=8)
     diffusers, transformers, tokenizers = _import_models()
     with _seeded(seed):
         tokenizer = _t5_tokenizer(transformers, tokenizers)
@@ -71,7 +74,7 @@ def tiny_wan_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32, experts
                 latents_mean=list(_WAN_MEAN),
                 latents_std=list(_WAN_STD),
                 scale_factor_temporal=4,
-                scale_factor_spatial=4,
+                **(patchify if ti2v else {"scale_factor_spatial": 4}),
             ),
             "text_encoder": _t5_encoder(transformers, tokenizer, _TEXT_WIDTH, umt5=True),
         }
@@ -84,5 +87,6 @@ def tiny_wan_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32, experts
         scheduler=scheduler,
         tokenizer=tokenizer,
         boundary_ratio=_WAN22_BOUNDARY if experts == 2 else None,
+        expand_timesteps=ti2v,
         **_ready(modules, dtype),
     )

@@ -194,7 +194,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             name="wan",
-            title="Wan 2.1 text-to-video (1.3B, 14B)",
+            title="Wan 2.1 text-to-video (1.3B, 14B), Wan 2.2 TI2V 5B",
             # Its own sampling default is 50 steps at CFG 5 on flow_shift 3 (480p) or 5 (720p). n_max = 35 of 50
             # (0.7 of the steps) starts the edit at t = 0.875 with shift 3 (0.921 with shift 5), near SD3's 0.85 and
             # FLUX.1's 0.91-0.95; guidance 2.5 / 10 is half and twice the default 5, as the paper's 3.5 / 13.5 are
@@ -291,6 +291,6 @@ def family_of_name(model: str) -> Family | None:
         return FAMILIES["qwen-image"]
     if "wan2.2-t2v-a14b" in name or "wan2.2-a14b" in name:
         return FAMILIES["wan22"]
-    if "wan2.1-t2v" in name:
+    if "wan2.1-t2v" in name or "wan2.2-ti2v-5b" in name:
         return FAMILIES["wan"]
     return None

@@ -4,6 +4,9 @@ Latents are the causal 3-D VAE's, normalised per channel, ``(mode - latents_mean
 ``(B, C, F', h, w)`` with ``F' = (F - 1) / 4 + 1`` latent frames for ``F = 4k + 1`` video frames, float32. FlowEdit
 needs nothing else from a video: the integrator moves this tensor exactly as it moves 2-D points.
 
+Wan 2.2 TI2V 5B (``expand_timesteps``) is given one timestep per token by its pipeline; for text-to-video they
+are all the step's, which the transformer computes the same way from one timestep per row, as here.
+
 Guidance is classifier-free with ``[negative, prompt]`` rows (the pipeline's default negative prompt is empty);
 every prompt's embeddings are zero-padded to 512 tokens, as ``WanPipeline`` does, so all rows stack without a
 mask. The transformer takes ``timestep = 1000 t`` (:func:`wan_timestep`).

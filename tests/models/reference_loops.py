@@ -229,6 +229,9 @@ def reference_wan(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src
     def guided(z, prompt, scale, t):
         model = pipe.transformer if boundary is None or t >= boundary else pipe.transformer_2
         timestep = torch.full((z.shape[0],), 1000.0 * sigma_of[int(t)])  # the exact 1000 t, not the rounded one
+        if pipe.config.expand_timesteps:  # Wan 2.2 TI2V: one timestep per token, (B, F' h/2 w/2), as its pipeline
+            tokens = z.shape[2] * (z.shape[3] // 2) * (z.shape[4] // 2)
+            timestep = timestep[:, None].expand(-1, tokens)
         with torch.no_grad():
             cond = model(hidden_states=z, timestep=timestep, encoder_hidden_states=prompt[0], return_dict=False)[0]
             if scale <= 1:

@@ -115,6 +115,7 @@ def test_schnell_ignores_guidance_and_uses_the_unshifted_grid():
         ("black-forest-labs/FLUX.2-dev", "flux2"),
         ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "wan"),
         ("Wan-AI/Wan2.2-T2V-A14B-Diffusers", "wan22"),
+        ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", "wan"),
         ("Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", None),
         ("someone/unknown-model", None),
     ],

@@ -349,3 +349,18 @@ def test_mov_mkv_webm_and_avi_are_read_too(tmp_path, suffix, container, codec):
         out.mux(stream.encode())
     clip = read_video(path)
     assert len(clip.frames) == 9 and clip.size == (40, 32) and clip.fps == 12.0
+
+
+def test_wan22_ti2v_5b_layout_edits_as_wan_and_equals_its_pipelines_per_token_timesteps():
+    from flowedit.models import Editor
+    from flowedit.testing import tiny_wan_pipeline
+
+    editor = Editor.from_pipeline(tiny_wan_pipeline(ti2v=True))
+    assert editor.family.name == "wan" and editor.adapter.vae_factor == 16  # VAE 8 (4 x patchify 2) x patch 2
+    settings = editor.settings(steps=7, n_max=6, n_avg=2, seed=3)
+    ours = editor.edit_latents(frames(9, 48, 32), "a cat", "a photo of a dog", settings)
+    assert ours.model_calls == 6 and ours.source.shape == (1, 4, 3, 4, 6)
+    pixels = editor.pipe.video_processor.preprocess_video(editor.load_video(frames(9, 48, 32)).frames, 32, 48)
+    guidance = (settings.src_guidance, settings.tar_guidance)
+    ref = reference_wan(editor.pipe, pixels, "a cat", "a photo of a dog", 7, 6, 2, *guidance, 3)
+    torch.testing.assert_close(ours.edited, ref, rtol=1e-5, atol=1e-5)
