@@ -204,16 +204,19 @@ def _values(kind):
 
 
 def _sweep(args) -> int:
-    from ._video_cli import media_of
+    from ._video_cli import check_media
     from .models._images import decode_image, read_image_file
+    from .models._video import read_video
     from .sweep import SHEET, sweep
 
     limits = _limits(args)
-    if media_of(args.model) == "video":
-        raise ValueError(
-            f"flowedit sweep edits images; {args.model} edits videos: run flowedit edit --video per setting"
-        )
-    picture = decode_image(read_image_file(Path(args.image), limits), limits, args.image)
+    check_media(args.model, args.video is not None)
+    if args.video is not None:
+        if args.mask is not None:
+            raise ValueError("--mask applies to image families; a video edit has no mask")
+        picture = read_video(args.video, limits)  # checked before the model loads
+    else:
+        picture = decode_image(read_image_file(Path(args.image), limits), limits, args.image)
     mask = _read_mask(args, limits)
     device, dtype = _device_and_dtype(args)
     others = {k: v for k, v in _options(args).items() if k not in ("n_max", "tar_guidance", "method")}
@@ -222,6 +225,7 @@ def _sweep(args) -> int:
         for n, g in ((n, g) for n in args.n_max_values for g in args.tar_guidance_values):
             defaults.replace(**others, n_max=n, tar_guidance=g)
     editor = _loader(args, device, dtype, limits)()
+    check_media(args.model, args.video is not None, editor)
     cells = sweep(
         editor,
         picture,
@@ -319,8 +323,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     _settings_options(p, "run seed: each edit's seed derives from it, the image and the prompts (default: 0)")
     p.set_defaults(run=_run)
-    p = sub.add_parser("sweep", help="one image over a grid of n_max x target guidance (x seeds), on a contact sheet")
-    _image_options(p)
+    p = sub.add_parser(
+        "sweep", help="one image (or video) over a grid of n_max x target guidance (x seeds), on a contact sheet"
+    )
+    _image_options(p, video=True)
     p.add_argument("--out-dir", required=True, help="output directory (sheet.png, cells/, results.jsonl)")
     p.add_argument(
         "--n-max",

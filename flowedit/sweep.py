@@ -6,6 +6,9 @@ the target guidance. A sweep edits one image at every combination through the on
 ``results.jsonl``), and draws them on a labelled contact sheet: the source in the top-left corner, a row per
 ``n_max``, a column per guidance (and seed), each cell captioned with its settings and its latent MSE. A
 re-run skips every cell whose PNG was made by the same request, so an interrupted sweep resumes.
+
+A video model (Wan) sweeps a video the same way: each cell is an MP4 carrying its record, and the sheet shows the
+middle frame of the source and of every cell.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ._records import append_record, embedded_record, request_id, save_image
+from .models._video import read_video, save_video
 
 __all__ = ["SweepCell", "contact_sheet", "sweep"]
 
@@ -37,8 +41,8 @@ class SweepCell:
     made: bool
 
 
-def _cell_name(n_max: int, guidance: float, seed: int) -> str:
-    return f"n_max-{n_max}_guidance-{guidance:g}_seed-{seed}.png"
+def _cell_name(n_max: int, guidance: float, seed: int, suffix: str = ".png") -> str:
+    return f"n_max-{n_max}_guidance-{guidance:g}_seed-{seed}{suffix}"
 
 
 def sweep(
@@ -57,7 +61,8 @@ def sweep(
     title: str | None = None,
     **settings: Any,
 ) -> list[SweepCell]:
-    """Edit ``image`` (PIL image or path) at every ``(n_max, tar_guidance, seed)``; write each cell and the sheet.
+    """Edit ``image`` (PIL image or path; for a video model a video as :meth:`~flowedit.models.Editor.load_video`
+    reads it) at every ``(n_max, tar_guidance, seed)``; write each cell (PNG, or MP4) and the sheet.
 
     A cell's request is the model family and dtype, the SHA-256 of the image (and mask) pixels, the prompts and
     every setting (``settings`` override the family's defaults for the settings not swept). ``title`` heads the
@@ -65,10 +70,8 @@ def sweep(
     """
     from tqdm.auto import tqdm
 
-    if editor.video:
-        raise ValueError(
-            f"a sweep edits images; {editor.family.name} edits videos (use flowedit edit --video per setting)"
-        )
+    if editor.video and mask is not None:
+        raise ValueError(f"a mask applies to image families; {editor.family.name} edits videos")
     seeds = [editor.defaults.seed] if seeds is None else list(seeds)
     grid = list(itertools.product(n_max, tar_guidance, seeds))
     if not grid or len(grid) > MAX_CELLS:
@@ -76,15 +79,16 @@ def sweep(
     checked = [editor.settings(**settings, n_max=n, tar_guidance=g, seed=s) for n, g, s in grid]  # all fail first
     out = Path(out_dir)
     (out / "cells").mkdir(parents=True, exist_ok=True)
-    picture = editor.load_image(image)
+    picture = editor.load_video(image) if editor.video else editor.load_image(image)
+    frames = picture.frames if editor.video else [picture]
     common = {"family": editor.family.name, "dtype": str(editor.adapter.dtype).removeprefix("torch.")}
-    common |= {"image_sha256": _fingerprint(picture), "source_prompt": source_prompt, "target_prompt": target_prompt}
+    common |= {"image_sha256": _fingerprint(*frames), "source_prompt": source_prompt, "target_prompt": target_prompt}
     if mask is not None:
         mask = editor.load_mask(mask, picture, feather)  # checked before the first edit
         common |= {"mask_sha256": _fingerprint(mask), "feather": feather}
     cells = []
     for (n, g, s), cell_settings in tqdm(list(zip(grid, checked, strict=True)), desc="sweep", disable=not progress):
-        path = out / "cells" / _cell_name(n, g, s)
+        path = out / "cells" / _cell_name(n, g, s, ".mp4" if editor.video else ".png")
         request = {**common, **asdict(cell_settings)}
         old = embedded_record(path)
         if old is not None and old.get("request_id") == request_id(request):
@@ -93,19 +97,27 @@ def sweep(
         local = {} if mask is None else {"mask": mask}  # already feathered
         edited, result = editor.render(picture, source_prompt, target_prompt, cell_settings, **local)
         record = {"request_id": request_id(request), **request, **result.outcome}
-        save_image(edited, path, record)
+        if editor.video:
+            save_video(edited, path, picture.fps, record)
+        else:
+            save_image(edited, path, record)
         append_record(out / RESULTS, {**record, "output": str(path), "status": "ok"})
         cells.append(SweepCell(n, g, s, path, result.latent_mse, made=True))
     title = f"{editor.family.title}: '{source_prompt}' -> '{target_prompt}'" if title is None else title
-    sheet = contact_sheet(picture, cells, n_max, tar_guidance, seeds, steps=checked[0].steps, title=title)
+    if editor.video:
+        title += f" (middle frame of {len(frames)})"
+    source = frames[len(frames) // 2]
+    sheet = contact_sheet(source, cells, n_max, tar_guidance, seeds, steps=checked[0].steps, title=title)
     save_image(sheet, out / SHEET, {**common, "cells": [cell.path.name for cell in cells]})
     return cells
 
 
-def _fingerprint(picture) -> str:
-    """SHA-256 of a PIL image's mode, size and pixels."""
-    header = f"{picture.mode} {picture.size[0]}x{picture.size[1]}\n".encode()
-    return hashlib.sha256(header + picture.tobytes()).hexdigest()
+def _fingerprint(*pictures) -> str:
+    """SHA-256 of PIL images' modes, sizes and pixels (one image, or a video's frames in order)."""
+    digest = hashlib.sha256()
+    for picture in pictures:
+        digest.update(f"{picture.mode} {picture.size[0]}x{picture.size[1]}\n".encode() + picture.tobytes())
+    return digest.hexdigest()
 
 
 def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, steps: int, title: str = ""):
@@ -128,7 +140,7 @@ def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, st
             draw.text((x + 3, y + h + 2 + 13 * k), line, fill="black")
 
     place(source, 0, 0, ["source", f"T = {steps} steps"])
-    draw.text((w + 3, 3), title, fill="black")
+    draw.text((w + 3, 3), _wrapped(draw, title, sheet.width - w - 6), fill="black")
     for c, (g, s) in enumerate(columns, start=1):
         draw.text((c * w + 3, h // 2), f"target guidance {g:g}\nseed {s}", fill="black")
     for r, n in enumerate(n_max, start=1):
@@ -136,7 +148,7 @@ def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, st
     by_key = {(cell.n_max, cell.tar_guidance, cell.seed): cell for cell in cells}
     for (r, n), (c, (g, s)) in itertools.product(enumerate(n_max, start=1), enumerate(columns, start=1)):
         cell = by_key[n, g, s]
-        with Image.open(cell.path) as picture:
+        with _picture(cell.path) as picture:
             place(
                 picture.convert("RGB"),
                 r,
@@ -144,3 +156,24 @@ def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, st
                 [f"n_max {n}, guidance {g:g}, seed {s}", f"latent MSE {cell.latent_mse:.4f}"],
             )
     return sheet
+
+
+def _picture(path: Path):
+    """A cell's picture: the PNG, or an MP4's middle frame (read back within the default limits)."""
+    from PIL import Image
+
+    if path.suffix == ".mp4":
+        frames = read_video(path).frames
+        return frames[len(frames) // 2]
+    return Image.open(path)
+
+
+def _wrapped(draw, text: str, width: float) -> str:
+    """``text`` broken into lines at spaces so each fits ``width`` pixels in the draw's font."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and draw.textlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return "\n".join(lines)

@@ -317,15 +317,23 @@ def test_a_video_entry_is_checked_before_the_model_loads(tmp_path, capsys, entry
     assert message in capsys.readouterr().err
 
 
-def test_a_sweep_refuses_a_video_model_in_one_line(tmp_path, capsys):
-    frames(1)[0].save(tmp_path / "a.png")
-    argv = ["sweep", "--model", "tiny-wan", "--image", str(tmp_path / "a.png"), "--source", "a", "--target", "b"]
-    assert main(argv + ["--out-dir", str(tmp_path / "s"), "--n-max", "3", "--tar-guidance", "4"]) == 2
-    assert "flowedit sweep edits images; tiny-wan edits videos: run flowedit edit --video" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="a sweep edits images; wan edits videos"):
-        from flowedit.sweep import sweep
+def test_a_video_sweeps_into_mp4_cells_and_a_sheet_of_middle_frames_and_resumes(tmp_path, capsys):
+    from PIL import Image as PILImage
 
-        sweep(load("tiny-wan"), frames(1)[0], "a", "b", tmp_path / "s", [3], [4.0])
+    save_video(frames(9), tmp_path / "in.gif", 10.0)
+    argv = ["sweep", "--model", "tiny-wan", "--video", str(tmp_path / "in.gif"), "--source", "a", "--target", "b"]
+    argv += ["--out-dir", str(tmp_path / "s"), "--n-max", "3,5", "--tar-guidance", "4", "--steps", "6"]
+    assert main(argv) == 0
+    assert "2 cells, 2 edited now, 0 kept" in capsys.readouterr().out
+    cells = sorted((tmp_path / "s" / "cells").iterdir())
+    assert [p.name for p in cells] == ["n_max-3_guidance-4_seed-42.mp4", "n_max-5_guidance-4_seed-42.mp4"]
+    for cell in cells:
+        assert len(read_video(cell).frames) == 9 and video_record(cell)["model_calls"] in (3, 5)
+    with PILImage.open(tmp_path / "s" / "sheet.png") as sheet:
+        assert sheet.size[0] > 0
+    assert main(argv) == 0 and "2 cells, 0 edited now, 2 kept" in capsys.readouterr().out
+    assert main(["sweep", "--model", "tiny-wan", "--image", "x.png", *argv[5:]]) == 2
+    assert "tiny-wan edits videos: give the source with --video" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
