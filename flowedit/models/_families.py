@@ -93,7 +93,7 @@ _WAN = dict(
     guidance="classifier-free: [negative, prompt] rows (empty negative), off for a scale <= 1",
     latents="(mode - latents_mean) / latents_std per channel, (B, C, F', h, w), F = 4 F' - 3 frames",
     packing="none (the transformer patches 1x2x2 itself)",
-    schedule="the scheduler's static flow_shift (3 at 480p, 5 at 720p)",
+    schedule="the scheduler's static flow_shift (Wan 2.1: 3 at 480p, 5 at 720p; Wan 2.2 TI2V 5B: 5)",
 )
 
 FAMILIES: dict[str, Family] = {
