@@ -25,20 +25,18 @@ position in the file. Under ``accelerate launch`` (or any launcher that sets ``R
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
-import signal
 import stat
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._files import temporaries_of
 from ._jobs import LOCKS, RESULTS, EditJob, load_jobs
+from ._locks import claim, profile, uninterrupted
 from ._records import append_record, differences, embedded_record, read_records, reason, request_id, save_image
 from .models._images import ImageLimits, decode_image, read_image_file
 from .models._settings import EditSettings
@@ -155,38 +153,6 @@ def _state(job: EditJob, requests: _Requests) -> tuple[str, str]:
     return "other", f"made with {differences(record, request)}"
 
 
-@contextlib.contextmanager
-def _uninterrupted() -> Iterator[None]:
-    """Hold back SIGINT (Ctrl-C) until the block is done, then raise ``KeyboardInterrupt`` (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _claim(out_dir: Path, output: Path) -> Iterator[bool]:
-    """Hold the lock of one edit while it runs (yields False if another process holds it)."""
-    name = hashlib.sha256(output.relative_to(out_dir).as_posix().encode()).hexdigest()[:32]
-    fd = os.open(out_dir / LOCKS / name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def _real_folder(folder: Path, out_dir: Path) -> None:
     """Create ``folder`` (a child of ``out_dir``) unless it exists; refuse a symbolic link or a file there."""
     try:
@@ -252,7 +218,7 @@ class _Run:
 
     def skip(self, job: EditJob) -> None:
         self.summary.skipped += 1
-        with _claim(self.out_dir, job.output) as held:
+        with claim(self.out_dir, job.output) as held:
             if held:  # else its owner is recording it right now
                 self.record_if_missing(job)
                 _remove_temporaries(job.output)
@@ -261,7 +227,7 @@ class _Run:
         """Claim ``job`` and, unless another run did or does it, edit it, save the output and record it."""
         from tqdm import tqdm
 
-        with _claim(self.out_dir, job.output) as held:
+        with claim(self.out_dir, job.output) as held:
             if not held:
                 self.summary.busy += 1
                 return
@@ -300,7 +266,7 @@ class _Run:
                 self.fail(job, reason(err))
                 return
             seconds = round(time.perf_counter() - start, 3)
-            with _uninterrupted():  # Ctrl-C waits until the output and its record are both written
+            with uninterrupted():  # Ctrl-C waits until the output and its record are both written
                 try:
                     if job.video:
                         save_video(picture, job.output, image.fps, own)
@@ -357,7 +323,7 @@ def run_jobs(
     mine = sorted(jobs, key=lambda job: job.output.as_posix())[rank::world]
     run = _Run(out_dir, requests, load_editor, editor, overwrite, progress)
     todo = []
-    with _profile(out_dir, jobs, requests):
+    with profile(out_dir, jobs, requests):
         for job in mine:
             state, why = states[job.output]
             if state == "unchecked":  # nothing is recorded: the output's last record stays true
@@ -370,38 +336,3 @@ def run_jobs(
         for job in tqdm(todo, desc=desc, unit="edit", disable=not progress):
             run.edit(job)
     return run.summary
-
-
-@contextlib.contextmanager
-def _profile(out_dir: Path, jobs: list[EditJob], requests: _Requests) -> Iterator[None]:
-    """Refuse to share the out-dir with a run that asks for other edits, while this run is live.
-
-    A run's profile is a hash of everything that decides its requests except the images' bytes
-    (model, dtype, run seed and options; each job's output, prompts and overrides). The run holds a
-    shared lock on ``.flowedit-locks/run-<profile>`` while it runs; processes of one launch and
-    repeated runs share it. Any other profile file that is locked belongs to a live run with other
-    settings: this run stops before any edit (both stop if they start at the same moment).
-    """
-    layout = [(str(j.output), j.source_prompt, j.target_prompt, sorted(j.overrides.items())) for j in jobs]
-    options = [requests.model, requests.dtype, requests.run_seed, sorted(requests.options.items()), layout]
-    name = "run-" + hashlib.sha256(repr(options).encode()).hexdigest()[:16]
-    folder = out_dir / LOCKS
-    fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        for other in folder.glob("run-*"):
-            if other.name == name:
-                continue
-            probe = os.open(other, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO cannot block
-            try:
-                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ValueError(
-                    f"another run with other settings or another batch file is writing to {out_dir} right now; "
-                    "wait for it to finish, or choose another --out-dir"
-                ) from None
-            finally:
-                os.close(probe)
-        yield
-    finally:
-        os.close(fd)
