@@ -10,25 +10,34 @@ a target mode reached by points of both colours shows intermixing at a glance. N
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
-from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from flowedit._files import write_atomically
-
 from . import metrics
+from ._animate import animate
 from ._digit_plots import digit_grid, tradeoff_curve
 from ._mixture import GaussianMixture
+from ._plot_base import (
+    _DOT,
+    Points,
+    _axis_labels,
+    _check_2d,
+    _contours,
+    _legend,
+    _means,
+    _modes,
+    _numpy,
+    _square,
+    _stars,
+    mode_colors,
+)
 from .sweep import Sweep
 
 __all__ = [
@@ -41,85 +50,6 @@ __all__ = [
     "trajectories",
     "velocity_field",
 ]
-
-Points = torch.Tensor | np.ndarray
-_PALETTE = to_rgba_array([f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown", "pink", "cyan")])
-_DOT = {"s": 4, "linewidths": 0, "alpha": 0.6, "rasterized": True}  # scatter style of point clouds
-# log p drops by r^2 / 2 at Mahalanobis radius r: contours at r = 1, 2, 3 of the highest mode
-_LEVELS = (-4.5, -2.0, -0.5)
-
-
-def mode_colors(labels: Points | Sequence[int]) -> np.ndarray:
-    """RGBA colours ``(N, 4)`` for integer mode labels ``(N,)``: 0 is tab:blue, 1 tab:orange, then tab10 on."""
-    labels = np.asarray(labels.cpu() if torch.is_tensor(labels) else labels)
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
-        raise ValueError(f"labels must be a 1-D array of non-negative integers, got {labels.dtype} {labels.shape}")
-    return _PALETTE[labels % len(_PALETTE)]
-
-
-def _numpy(points: Points, name: str, ndim: int = 2) -> np.ndarray:
-    a = points.detach().cpu().numpy() if torch.is_tensor(points) else np.asarray(points)
-    if a.ndim != ndim or a.shape[-1] != 2:
-        shape = "(N, 2)" if ndim == 2 else "(S, N, 2)"
-        raise ValueError(f"{name} must have shape {shape} (2-D points), got {a.shape}")
-    return a.astype(np.float64)
-
-
-def _modes(x: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
-    """Index of the nearest mean of ``mixture`` for each point, ``(N,)``."""
-    return metrics.nearest_mode(torch.from_numpy(x), mixture).cpu().numpy()
-
-
-def _check_2d(*mixtures: GaussianMixture | None) -> None:
-    for m in mixtures:
-        if m is not None and m.dim != 2:
-            raise ValueError(f"plots need 2-D mixtures, got a {m.dim}-D {m!r}")
-
-
-def _square(*clouds: np.ndarray, pad: float = 0.06, min_half: float = 1.0) -> tuple[tuple, tuple]:
-    """Square ``(xlim, ylim)`` around all points of ``clouds`` (each ``(..., 2)``), with ``pad`` relative margin."""
-    pts = np.concatenate([c.reshape(-1, 2) for c in clouds])
-    lo, hi = pts.min(0), pts.max(0)
-    center, half = (lo + hi) / 2, max((hi - lo).max() / 2 * (1 + 2 * pad), min_half)
-    return (center[0] - half, center[0] + half), (center[1] - half, center[1] + half)
-
-
-def _contours(ax: Axes, mixture: GaussianMixture, xlim, ylim, color: str = "0.45", n: int = 160, **kw: Any) -> None:
-    """Faint contours of ``log p`` at Mahalanobis radii 1, 2, 3 below its maximum on the grid."""
-    X, Y = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))  # (n, n) each
-    logp = mixture.log_prob(torch.from_numpy(np.stack([X, Y], -1))).detach().numpy()  # (n, n)
-    levels = [logp.max() + d for d in _LEVELS]
-    kw.setdefault("linestyles", "solid")  # one colour would otherwise dash the negative log-levels
-    ax.contour(X, Y, logp, levels=levels, colors=color, linewidths=0.7, alpha=0.6, **kw)
-
-
-def _means(mixture: GaussianMixture) -> np.ndarray:
-    return mixture.means.detach().cpu().numpy()
-
-
-def _stars(ax: Axes, means: torch.Tensor) -> None:
-    m = means.detach().cpu().numpy()
-    ax.plot(m[:, 0], m[:, 1], "*", ms=15, mfc="gold", mec="black", mew=0.8, ls="none", zorder=5)
-
-
-def _legend(fig: Figure, source: GaussianMixture, target: GaussianMixture | None, extra: Sequence = ()) -> None:
-    """One legend under the figure: a dot per source mode (the colour of its points), the target means, ``extra``."""
-    means = _means(source)
-    handles = [
-        Line2D([], [], ls="none", marker="o", color=_PALETTE[k], label=f"from source mode at ({m[0]:.1f}, {m[1]:.1f})")
-        for k, m in enumerate(means)
-    ]
-    if target is not None:
-        handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black", label="target means"))
-    handles += list(extra)
-    columns = max(1, int(fig.get_figwidth() // 2.6))  # about 2.6 inches per entry: nothing clipped in narrow figures
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), columns), frameon=False)
-
-
-def _axis_labels(ax: Axes, first: bool = True) -> None:
-    ax.set_xlabel("$x_1$")
-    if first:
-        ax.set_ylabel("$x_2$")
 
 
 def figure3(
@@ -340,76 +270,3 @@ def regime_maps(sweep: Sweep) -> Figure:
         "target modes equally weighted"
     )
     return fig
-
-
-def animate(
-    frames: Points,
-    times: Sequence[float],
-    colors: Points | Sequence[int],
-    out: str | os.PathLike,
-    *,
-    fps: int = 12,
-    source: GaussianMixture | None = None,
-    target: GaussianMixture | None = None,
-    title: str = "",
-    phases: Sequence[str] | None = None,
-) -> Path:
-    """Write a GIF of points moving: frame ``f`` shows ``frames[f]`` (``(F, N, 2)``) at ``t = times[f]``.
-
-    Each frame is titled ``title`` (e.g. the method, solver and steps), then ``phases[f]`` when given
-    (e.g. "inversion up (source ODE)"), then ``t``.
-
-    ``colors`` holds an integer mode label per point (``(N,)``, see :func:`mode_colors`). The axis
-    limits are fixed and cover every frame; the source means (crosses) and target means (stars)
-    are drawn when given. The GIF is written to a temporary file beside ``out`` and moved into
-    place with ``os.replace``, so ``out`` is never left half-written; missing parent folders are
-    created. Returns ``Path(out)``.
-    """
-    from matplotlib.animation import FuncAnimation, PillowWriter
-
-    _check_2d(source, target)
-    frames = _numpy(frames, "frames", ndim=3)
-    times = [float(t) for t in times]
-    rgba = mode_colors(colors)
-    if len(times) != len(frames) or len(rgba) != frames.shape[1]:
-        raise ValueError(
-            f"frames {frames.shape} needs {len(frames)} times and {frames.shape[1]} colors, "
-            f"got {len(times)} and {len(rgba)}"
-        )
-    if phases is not None and len(phases) != len(frames):
-        raise ValueError(f"frames {frames.shape} needs {len(frames)} phases, got {len(phases)}")
-    if fps < 1:
-        raise ValueError(f"fps must be a positive integer, got {fps}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    extra = [_means(m) for m in (source, target) if m is not None]
-    xlim, ylim = _square(frames, *extra)
-    fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
-    ax.set(xlim=xlim, ylim=ylim, aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
-    marks = []
-    if source is not None:
-        m = _means(source)
-        ax.plot(m[:, 0], m[:, 1], "P", ms=10, mfc="white", mec="black", ls="none", zorder=5, label="source means")
-    if target is not None:
-        _stars(ax, target.means)
-        marks.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black", label="target means"))
-    dots = ax.scatter(frames[0, :, 0], frames[0, :, 1], c=rgba, s=5, linewidths=0)
-    marks += [
-        Line2D([], [], ls="none", marker="o", ms=4, color=_PALETTE[k], label=f"points of source mode {k + 1}")
-        for k in np.unique(np.asarray(colors.cpu() if torch.is_tensor(colors) else colors))
-    ]
-    handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + marks, loc="upper left", fontsize=7, framealpha=0.8)
-
-    def draw(f: int):
-        dots.set_offsets(frames[f])
-        phase = f"{phases[f]}, " if phases is not None and phases[f] else ""
-        ax.set_title(f"{title}\n{phase}t = {times[f]:.3f}" if title else f"{phase}t = {times[f]:.3f}", fontsize=9)
-        return (dots,)
-
-    animation = FuncAnimation(fig, draw, frames=len(frames), blit=False)
-    try:
-        write_atomically(out, lambda tmp: animation.save(tmp, writer=PillowWriter(fps=fps), dpi=100))
-    finally:
-        plt.close(fig)
-    return out
