@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def _check_output(out: Path, image: Path, suffixes: tuple[str, ...] = ()) -> None:
-    from .batch import IMAGE_SUFFIXES
+    from .models._images import IMAGE_SUFFIXES
 
     kind = "video" if suffixes else "image"
     suffixes = suffixes or IMAGE_SUFFIXES

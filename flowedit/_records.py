@@ -145,9 +145,9 @@ def embedded_record(output: Path) -> dict | None:
     try:
         if not stat.S_ISREG(os.lstat(output).st_mode):
             return None
-        if output.suffix.lower() in (".mp4", ".gif"):
-            from .models._video import video_record
+        from .models._video import VIDEO_SUFFIXES, video_record
 
+        if output.suffix.lower() in VIDEO_SUFFIXES:
             return video_record(output)
         with Image.open(output) as image:
             record = json.loads(image.info.get(RECORD_KEY, "null"), parse_constant=_reject_constant)

@@ -43,7 +43,6 @@ def edit_video(args, check_output, limits, device, dtype, load) -> int:
     clip = read_video(source, limits)  # bounded and checked before the model loads
     editor = load()
     check_media(args.model, True, editor)
-    clip = editor.load_video(clip)
     settings = editor.defaults.replace(**args.options, seed=args.seed)
     with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
         frames, result = editor.render(clip, args.source, args.target, settings, progress=bar)

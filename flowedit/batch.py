@@ -54,8 +54,6 @@ __all__ = [
     "save_image",
 ]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-
 
 def derive_seed(run_seed: int, image_bytes: bytes, source_prompt: str, target_prompt: str) -> int:
     """A 63-bit seed from the run seed, the image content and the prompts (not the position in the file)."""

@@ -1,8 +1,7 @@
 """Tiny random-weight pipelines of every model family, built in memory from configs (no download, no files).
 
-SD3 (and SD3.5) and FLUX.1 are built here; Qwen-Image and FLUX.2 ([klein], [dev]), whose text encoders are
-newer chat models, in :mod:`flowedit._tiny_qwen`, and Wan 2.1 / 2.2 (video) in :mod:`flowedit._tiny_wan`
-(both re-exported here).
+SD3 (and SD3.5) and FLUX.1 are built here; Qwen-Image and FLUX.2 (chat-model text encoders) in
+:mod:`flowedit._tiny_qwen`, Wan 2.1 / 2.2 (video) in :mod:`flowedit._tiny_wan`; both re-exported here.
 
 :func:`tiny_sd3_pipeline` and :func:`tiny_flux_pipeline` return *real* diffusers pipelines
 (``StableDiffusion3Pipeline`` / ``FluxPipeline``) whose every component is a real class with a tiny

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")  # image files flowedit writes and reads
 MAX_PIXELS = 4096 * 4096  # default pixel limit (width * height), the largest real use
 MAX_BYTES = 256 * 1024 * 1024  # default file-size limit
 MAX_FRAMES = 257  # default frame limit of a video (4k + 1; Wan makes 81)

@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._files import write_atomically
-from ._images import _PILLOW_GLOBALS, ImageLimits, _check_size, _one_line, open_image, read_image_file, to_rgb
+from ._images import (
+    _PILLOW_GLOBALS,
+    IMAGE_SUFFIXES,
+    ImageLimits,
+    _check_size,
+    _one_line,
+    open_image,
+    read_image_file,
+    to_rgb,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -43,7 +52,6 @@ __all__ = [
 VIDEO_SUFFIXES = (".gif", ".mp4")  # what flowedit writes; it reads these, MOV, MKV, WebM, AVI and folders
 MIN_FRAMES = 5  # the shortest clip with a second latent frame (4k + 1, k = 1)
 DEFAULT_FPS = 16.0  # Wan's frame rate, for GIFs without frame durations and lists of frames
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")  # the files of a folder of frames
 
 
 @dataclass(frozen=True)
@@ -194,7 +202,7 @@ def _read_container(data: bytes, name: str, limits: ImageLimits) -> Clip:
 
 
 def _read_folder(folder: Path, limits: ImageLimits, fps: float) -> Clip:
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=lambda p: _natural(p.name))
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: _natural(p.name))
     if len(files) > limits.max_frames:
         raise _too_many(str(folder), len(files), limits)
     gathered = _Frames(str(folder), limits)
@@ -264,11 +272,15 @@ def stored_fps(output: str | Path, fps: float) -> float:
     stored as 40 ms, 25 fps), an MP4's rate as a fraction of denominator at most 1001 (29.97 is 30000/1001)."""
     if Path(output).suffix.lower() == ".gif":
         return 1000.0 / _gif_duration(fps)
-    return float(Fraction(fps).limit_denominator(1001))
+    return float(_mp4_rate(fps))
 
 
 def _gif_duration(fps: float) -> int:
     return max(10, round(1000.0 / fps / 10) * 10)
+
+
+def _mp4_rate(fps: float) -> Fraction:
+    return Fraction(fps).limit_denominator(1001)
 
 
 def save_video(frames: list[Image.Image], output: str | Path, fps: float, record: dict | None = None) -> None:
@@ -279,7 +291,9 @@ def save_video(frames: list[Image.Image], output: str | Path, fps: float, record
     suffix = output.suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
         raise ValueError(f"{output}: not a video file name; end it with {' or '.join(VIDEO_SUFFIXES)}")
-    comment = "" if record is None else json.dumps(record, sort_keys=True, ensure_ascii=True)
+    from .._records import _json
+
+    comment = "" if record is None else _json(record)
 
     def write_gif(tmp: Path) -> None:
         duration = _gif_duration(fps)
@@ -292,7 +306,7 @@ def save_video(frames: list[Image.Image], output: str | Path, fps: float, record
 
         width, height = frames[0].size
         with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            stream = container.add_stream("libx264", rate=_mp4_rate(fps))
             stream.width, stream.height, stream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
             stream.options = {"crf": "16"}
             if comment:
@@ -318,7 +332,7 @@ def video_record(path: str | Path) -> dict | None:
                 comment = gif.info.get("comment", b"")
             text = comment.decode() if isinstance(comment, bytes) else str(comment)
         else:
-            with av.open(str(path)) as container:
+            with av.open(str(path), format="mp4") as container:  # our own MP4s only: no demuxer probing
                 text = container.metadata.get("comment", "")
         from .._records import _reject_constant
 

@@ -123,16 +123,7 @@ def reference_qwen(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_avg
         combined = v_neg + scale * (v - v_neg)
         return combined * (torch.norm(v, dim=-1, keepdim=True) / torch.norm(combined, dim=-1, keepdim=True))
 
-    return _reference_loop(
-        x_src,
-        timesteps,
-        sigmas,
-        n_max,
-        n_avg,
-        seed,
-        lambda z, t: guided(z, src, src_g, t),
-        lambda z, t: guided(z, tar, tar_g, t),
-    )
+    return _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, (src, src_g), (tar, tar_g))
 
 
 def reference_flux2(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
@@ -172,21 +163,13 @@ def reference_flux2(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, s
         v_neg = velocity(latents, neg, t)
         return v_neg + scale * (v - v_neg)
 
-    return _reference_loop(
-        x_src,
-        timesteps,
-        sigmas,
-        n_max,
-        n_avg,
-        seed,
-        lambda z, t: guided(z, src, src_g, t),
-        lambda z, t: guided(z, tar, tar_g, t),
-    )
+    return _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, (src, src_g), (tar, tar_g))
 
 
-def _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, v_src, v_tar):
+def _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, source, target):
     """The reference's FlowEdit loop (n_min = 0) over a scheduler's ``timesteps`` and ``sigmas``, noise from
-    ``torch.manual_seed(seed)`` with ``randn_like``; ``v_src(z, t)`` and ``v_tar(z, t)`` are guided velocities."""
+    ``torch.manual_seed(seed)`` with ``randn_like``; ``guided(z, prompt, scale, t)`` is the guided velocity and
+    ``source`` / ``target`` are the ``(prompt, scale)`` of each branch."""
     torch.manual_seed(seed)
     steps, z_edit = len(timesteps), x_src.clone()
     for i, t in enumerate(timesteps):
@@ -197,7 +180,7 @@ def _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, v_src, v_tar):
         for _ in range(n_avg):
             zt_src = (1 - t_i) * x_src + t_i * torch.randn_like(x_src)
             zt_tar = z_edit + zt_src - x_src
-            v_delta += (v_tar(zt_tar, t) - v_src(zt_src, t)) / n_avg
+            v_delta += (guided(zt_tar, *target, t) - guided(zt_src, *source, t)) / n_avg
         z_edit = z_edit + (t_im1 - t_i) * v_delta
     return z_edit
 
@@ -239,13 +222,4 @@ def reference_wan(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src
             uncond = model(hidden_states=z, timestep=timestep, encoder_hidden_states=prompt[1], return_dict=False)[0]
         return uncond + scale * (cond - uncond)
 
-    return _reference_loop(
-        x_src,
-        timesteps,
-        sigmas,
-        n_max,
-        n_avg,
-        seed,
-        lambda z, t: guided(z, src, src_g, t),
-        lambda z, t: guided(z, tar, tar_g, t),
-    )
+    return _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, (src, src_g), (tar, tar_g))
