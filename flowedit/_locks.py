@@ -35,13 +35,14 @@ def uninterrupted() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def claim(out_dir: Path, output: Path) -> Iterator[bool]:
-    """Hold the lock of one edit while it runs (yields False if another process holds it)."""
+def claim(out_dir: Path, output: Path, wait: bool = False) -> Iterator[bool]:
+    """Hold the lock of one edit while it runs (yields False if another process holds it, unless ``wait``: then it
+    waits for that process to finish the edit)."""
     name = hashlib.sha256(output.relative_to(out_dir).as_posix().encode()).hexdigest()[:32]
     fd = os.open(out_dir / LOCKS / name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             yield False
             return
@@ -60,7 +61,7 @@ def profile(out_dir: Path, jobs: list[EditJob], requests: Any) -> Iterator[None]
     repeated runs share it. Any other profile file that is locked belongs to a live run with other
     settings: this run stops before any edit (both stop if they start at the same moment).
     """
-    layout = [(str(j.output), j.source_prompt, j.target_prompt, sorted(j.overrides.items())) for j in jobs]
+    layout = [(str(j.output), j.source_prompt, j.target_prompt, sorted(j.overrides.items()), j.seed) for j in jobs]
     options = [requests.model, requests.dtype, requests.run_seed, sorted(requests.options.items()), layout]
     name = "run-" + hashlib.sha256(repr(options).encode()).hexdigest()[:16]
     folder = out_dir / LOCKS

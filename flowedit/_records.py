@@ -1,63 +1,15 @@
-"""Records of edits: ``results.jsonl`` (strict JSON, crash-safe appends) and the record inside each output PNG."""
+"""``results.jsonl``: one strict-JSON line per finished (or failed) edit, appended crash-safe by several processes."""
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
-import math
 import os
-import reprlib
-import stat
 import warnings
 from pathlib import Path
-from typing import Any
 
-from ._files import write_atomically
+from ._text import dumps_strict, loads_strict, short
 
-__all__ = ["append_record", "embedded_record", "read_records", "reason", "request_id", "save_image"]
-
-RECORD_KEY = "flowedit"  # the PNG text chunk that holds an output's record
-MAX_REASON = 300  # characters of an error kept in a record or printed
-
-
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 60, 60
-
-
-def short(value: Any, limit: int = 60) -> str:
-    """A bounded ``repr`` (bounded in time too: a YAML alias bomb is not expanded), safe for a terminal."""
-    text = _REPR.repr(value)
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (terminal escapes, newlines) written as escapes."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def reason(err: BaseException) -> str:
-    """``"Type: first line of the message"``, at most :data:`MAX_REASON` characters."""
-    kind = next(k for k in type(err).__mro__ if not k.__name__.startswith("_")).__name__  # no private names
-    lines = str(err).splitlines()
-    text = printable(f"{kind}: {lines[0]}" if lines else kind)
-    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
-
-
-def _strict(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by None (strict JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict(v) for v in value]
-    return value
-
-
-def _json(record: dict) -> str:
-    return json.dumps(_strict(record), allow_nan=False)
+__all__ = ["append_record", "differences", "read_records"]
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -76,11 +28,22 @@ def append_record(results: str | Path, record: dict) -> None:
     and a failed one (a full disk) is rolled back before the error propagates. A symbolic link at
     ``results`` is refused (``O_NOFOLLOW``), never written through.
     """
-    line = (_json(record) + "\n").encode()
+    line = (dumps_strict(record) + "\n").encode()
     try:
         fd = os.open(results, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as err:
-        raise OSError(f"{results}: cannot open it for appending ({err.strerror}); is it a symbolic link?") from None
+        import errno
+
+        problem = {
+            errno.ELOOP: "it is a symbolic link, and results are never written through one; remove the link",
+            errno.EMLINK: "it is a symbolic link, and results are never written through one; remove the link",
+            errno.EACCES: "permission denied; make it and its folder writable (chmod u+w) or choose another --out-dir",
+            errno.EPERM: "permission denied; make it and its folder writable (chmod u+w) or choose another --out-dir",
+            errno.EROFS: "the file system is read-only; choose another --out-dir",
+            errno.EISDIR: "it is a folder; move it away",
+            errno.ENOENT: "its folder does not exist",
+        }.get(err.errno, err.strerror)
+        raise OSError(f"{results}: cannot append a record ({problem})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
@@ -96,10 +59,6 @@ def append_record(results: str | Path, record: dict) -> None:
         os.close(fd)  # closing releases the lock
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not strict JSON")
-
-
 def read_records(results: str | Path) -> list[dict]:
     """The records of a ``results.jsonl``, in order; a damaged line (cut short by a crash, not strict
     JSON, not an object) is skipped with a warning. Several records may name one output when it was
@@ -113,7 +72,7 @@ def read_records(results: str | Path) -> list[dict]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line, parse_constant=_reject_constant)
+                record = loads_strict(line)
             except (ValueError, RecursionError):
                 record = None
             if not isinstance(record, dict):
@@ -123,42 +82,6 @@ def read_records(results: str | Path) -> list[dict]:
                 continue
             records.append(record)
     return records
-
-
-def save_image(image, output: str | Path, record: dict | None = None) -> None:
-    """Write a PIL image atomically; a PNG also carries ``record`` (as JSON in a ``flowedit`` text chunk)."""
-    output = Path(output)
-    options = {}
-    if record is not None and output.suffix.lower() == ".png":
-        from PIL import PngImagePlugin
-
-        info = PngImagePlugin.PngInfo()
-        info.add_text(RECORD_KEY, _json(record))
-        options["pnginfo"] = info
-    write_atomically(output, lambda tmp: image.save(tmp, **options))  # the format follows the suffix
-
-
-def embedded_record(output: Path) -> dict | None:
-    """The record inside an output PNG (or MP4, GIF), or None (no such file, a symbolic link, not flowedit's)."""
-    from PIL import Image
-
-    try:
-        if not stat.S_ISREG(os.lstat(output).st_mode):
-            return None
-        from .models._video import VIDEO_SUFFIXES, video_record
-
-        if output.suffix.lower() in VIDEO_SUFFIXES:
-            return video_record(output)
-        with Image.open(output) as image:
-            record = json.loads(image.info.get(RECORD_KEY, "null"), parse_constant=_reject_constant)
-    except (OSError, ValueError, SyntaxError, RecursionError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def request_id(request: dict) -> str:
-    """A short hash of a request (canonical JSON)."""
-    return hashlib.sha256(_json(dict(sorted(request.items()))).encode()).hexdigest()[:16]
 
 
 def differences(old: dict, new: dict) -> str:

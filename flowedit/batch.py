@@ -28,19 +28,20 @@ import contextlib
 import hashlib
 import os
 import stat
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._files import temporaries_of
 from ._jobs import LOCKS, RESULTS, EditJob, load_jobs
-from ._locks import claim, profile, uninterrupted
-from ._records import append_record, differences, embedded_record, read_records, reason, request_id, save_image
-from .models._images import ImageLimits, decode_image, read_image_file
+from ._locks import claim, profile
+from ._media import Source, embedded_record, read_mask, read_source
+from ._records import append_record, differences, read_records
+from ._request import EditRequest, edit_to_file
+from ._text import reason, short
+from .models._images import ImageLimits
 from .models._settings import EditSettings
-from .models._video import decode_video, save_video
 
 __all__ = [
     "BatchSummary",
@@ -51,26 +52,42 @@ __all__ = [
     "process_shard",
     "read_records",
     "run_jobs",
-    "save_image",
 ]
 
 
-def derive_seed(run_seed: int, image_bytes: bytes, source_prompt: str, target_prompt: str) -> int:
-    """A 63-bit seed from the run seed, the image content and the prompts (not the position in the file)."""
-    return _seed(run_seed, hashlib.sha256(image_bytes).digest(), source_prompt, target_prompt)
-
-
-def _seed(run_seed: int, image_digest: bytes, source_prompt: str, target_prompt: str) -> int:
+def derive_seed(run_seed: int, source_sha256: str, source_prompt: str, target_prompt: str) -> int:
+    """A 63-bit seed from the run seed, the source's fingerprint (:func:`flowedit._media.fingerprint`, its decoded
+    pixels) and the prompts: never from the entry's position in the file."""
     digest = hashlib.sha256()
-    for part in (str(run_seed).encode(), image_digest, source_prompt.encode(), target_prompt.encode()):
+    for part in (str(run_seed).encode(), bytes.fromhex(source_sha256), source_prompt.encode(), target_prompt.encode()):
         digest.update(len(part).to_bytes(8, "little") + part)
     return int.from_bytes(digest.digest()[:8], "little") & (2**63 - 1)
 
 
 def process_shard() -> tuple[int, int, int]:
-    """``(rank, world_size, local_rank)`` of this process, from the launcher's environment; (0, 1, 0) alone."""
-    env = os.environ
-    return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0))
+    """``(rank, world_size, local_rank)`` of this process, from the launcher's environment; (0, 1, 0) alone.
+
+    ``WORLD_SIZE`` >= 1, ``0 <= RANK < WORLD_SIZE`` and ``LOCAL_RANK`` >= 0 (decimal integers), else one
+    ``ValueError`` line naming the variable, its value and what it takes: a process that read a wrong rank
+    would do part of the batch and exit 0."""
+
+    def variable(name: str, default: int, low: int, high: int | None, takes: str) -> int:
+        text = os.environ.get(name)
+        if text is None:
+            return default
+        digits = text.strip()
+        unsigned = digits[1:] if digits.startswith("-") else digits
+        number = int(digits) if unsigned.isascii() and unsigned.isdigit() and len(unsigned) <= 18 else None
+        if number is None or number < low or (high is not None and number > high):
+            raise ValueError(
+                f"environment variable {name}={short(text)} must be {takes} (set by the launcher: accelerate "
+                f"launch, torchrun); unset RANK, WORLD_SIZE and LOCAL_RANK to run as one process"
+            )
+        return number
+
+    world = variable("WORLD_SIZE", 1, 1, None, "an integer >= 1, the number of processes")
+    rank = variable("RANK", 0, 0, world - 1, f"an integer in [0, WORLD_SIZE - 1] = [0, {world - 1}]")
+    return rank, world, variable("LOCAL_RANK", 0, 0, None, "an integer >= 0, the process's GPU on its machine")
 
 
 @dataclass
@@ -81,50 +98,65 @@ class BatchSummary:
     skipped: int = 0  # already done with these settings
     busy: int = 0  # being edited by another run at the same time
     failed: list[dict] = field(default_factory=list)  # the failure records
+    edited: list[str] = field(default_factory=list)  # the outputs edited now
 
 
 class _Requests:
-    """Builds the request of every edit; keeps each input image's SHA-256 (never its bytes)."""
+    """Builds the request of every edit; keeps each input's fingerprint (never its pixels) for the checks."""
 
     def __init__(self, defaults: EditSettings, options: dict, run_seed: int, model: str, dtype: str, limits):
         self.defaults, self.options, self.run_seed = defaults, options, run_seed
         self.model, self.dtype, self.limits = model, dtype, limits
-        self._digests: dict[Path, bytes | ValueError] = {}
+        self._digests: dict[Path, str | ValueError] = {}
 
-    def read(self, job: EditJob, path: Path | None = None) -> bytes:
-        """The job's image file (or ``path``, its mask), bounded (``ValueError`` if it cannot be read within the
-        limits); its SHA-256 is kept for the request."""
-        path = job.image if path is None else path
+    def source(self, job: EditJob) -> Source:
+        """The job's source, read now (bounded; ``ValueError`` if it cannot be read within the limits)."""
+        return self._read(job.image, lambda: read_source(job.image, job.media, self.limits))
+
+    def mask(self, job: EditJob) -> Source | None:
+        """The job's mask, read now; None without one."""
+        return None if job.mask is None else self._read(job.mask, lambda: read_mask(job.mask, self.limits))
+
+    def _read(self, given, read) -> Source:
+        if isinstance(given, Source):  # in memory: read already
+            return given
         try:
-            data = read_image_file(path, self.limits)
+            source = read()
         except ValueError as err:
-            self._digests[path] = err
+            self._digests[given] = err
             raise
-        self._digests[path] = hashlib.sha256(data).digest()
-        return data
+        self._digests[given] = source.sha256
+        return source
 
-    def _digest(self, job: EditJob, path: Path) -> bytes:
-        if path not in self._digests:
+    def __call__(self, job: EditJob, source: Source | None = None, mask: Source | None = None) -> EditRequest:
+        """The request of ``job`` for ``source`` and ``mask`` as read now (default: the fingerprints read last)."""
+        if source is None:
+            source = self._fingerprint(job, job.image, job.media)
+        if mask is None and job.mask is not None:
+            mask = self._fingerprint(job, job.mask, "mask")
+        seed = job.seed
+        if seed is None:
+            seed = derive_seed(self.run_seed, source.sha256, job.source_prompt, job.target_prompt)
+        settings = self.defaults.replace(**{**self.options, **job.overrides, "seed": seed})
+        return EditRequest.of(
+            self.model, self.dtype, source, job.source_prompt, job.target_prompt, settings, mask, job.feather
+        )
+
+    def origin(self, job: EditJob) -> dict:
+        """How the job's seed was derived (its run seed), for its record; nothing for a job with its own seed."""
+        return {} if job.seed is not None else {"run_seed": self.run_seed}
+
+    def _fingerprint(self, job: EditJob, given, kind: str) -> Source:
+        """A stand-in :class:`Source` that carries only the fingerprint of ``given`` (read once, then kept)."""
+        if isinstance(given, Source):
+            return given
+        if given not in self._digests:
             with contextlib.suppress(ValueError):  # kept, and raised below
-                self.read(job, path)
-        digest = self._digests[path]
+                self.mask(job) if kind == "mask" else self.source(job)
+        digest = self._digests[given]
         if isinstance(digest, ValueError):
             raise digest
-        return digest
-
-    def __call__(self, job: EditJob, data: bytes | None = None) -> tuple[dict, EditSettings]:
-        """``(request, settings)`` of ``job`` for the image ``data`` (default: as last read)."""
-        if data is not None:
-            self._digests[job.image] = hashlib.sha256(data).digest()
-        digest = self._digest(job, job.image)
-        seed = _seed(self.run_seed, digest, job.source_prompt, job.target_prompt)
-        settings = self.defaults.replace(**{**self.options, **job.overrides, "seed": seed})
-        request = {"model": self.model, "dtype": self.dtype, "image_sha256": digest.hex()}
-        request |= {"source_prompt": job.source_prompt, "target_prompt": job.target_prompt}
-        request |= {"run_seed": self.run_seed, **asdict(settings)}
-        if job.mask is not None:
-            request |= {"mask_sha256": self._digest(job, job.mask).hex(), "feather": job.feather}
-        return request, settings
+        return Source("image" if kind == "mask" else kind, None, digest, Path(given))
 
 
 def _remove_temporaries(output: Path) -> None:
@@ -138,17 +170,17 @@ def _state(job: EditJob, requests: _Requests) -> tuple[str, str]:
     if not os.path.lexists(job.output):
         return "missing", ""
     try:
-        request, _ = requests(job)
+        request = requests(job)
     except ValueError as err:  # the input is unreadable: the output is left as it is, and said so
         return "unchecked", reason(err)
     if os.path.islink(job.output):
         return "other", "a symbolic link"
     record = embedded_record(job.output)
     if record is None:
-        return "other", "not written by flowedit run"
-    if record.get("request_id") == request_id(request):
+        return "other", "not written by flowedit"
+    if record.get("request_id") == request.id:
         return "done", ""
-    return "other", f"made with {differences(record, request)}"
+    return "other", f"made with {differences(record, request.fields | requests.origin(job))}"
 
 
 def _real_folder(folder: Path, out_dir: Path) -> None:
@@ -177,12 +209,20 @@ def _prepare_out_dir(out_dir: Path, jobs: list[EditJob]) -> None:
         _real_folder(folder, out_dir)
 
 
-def _base(job: EditJob) -> dict:
-    """The fields of every record of ``job``: which entry, image, prompts and output."""
-    return {"image": str(job.image), "code": job.code, "output": str(job.output), "where": job.where} | {
-        "source_prompt": job.source_prompt,
-        "target_prompt": job.target_prompt,
-    }
+def _path(given) -> str | None:
+    """A record's path field: the path as given, or None for a picture handed in memory."""
+    return None if given is None or (isinstance(given, Source) and given.path is None) else str(given)
+
+
+def _entry(job: EditJob) -> dict:
+    """What a results line adds to the output's own record: which entry of the batch file (or cell of a sweep)."""
+    return {"code": job.code, "where": job.where}
+
+
+def _failure(job: EditJob, error: str) -> dict:
+    where = {"output": str(job.output), "source": _path(job.image), "mask": _path(job.mask)}
+    prompts = {"source_prompt": job.source_prompt, "target_prompt": job.target_prompt}
+    return {"status": "failed", **where, **_entry(job), **prompts, "error": error}
 
 
 class _Run:
@@ -195,12 +235,12 @@ class _Run:
         self._recorded: set | None = None  # (output, request_id) of the ok records, read when first needed
 
     def fail(self, job: EditJob, error: str) -> None:
-        failure = {"status": "failed", **_base(job), "error": error}
+        failure = _failure(job, error)
         self.summary.failed.append(failure)
         append_record(self.results, failure)
 
     def record_if_missing(self, job: EditJob) -> None:
-        """Give a finished output whose record a kill cut off its record, from the PNG's own (once)."""
+        """Give a finished output whose record a kill cut off its record, from the output's own (once)."""
         own = embedded_record(job.output)
         key = (str(job.output), None if own is None else own.get("request_id"))
         if own is None or (self._recorded is not None and key in self._recorded):
@@ -211,7 +251,8 @@ class _Run:
             if r.get("status") == "ok" and isinstance(r.get("output"), str) and isinstance(r.get("request_id"), str)
         }
         if key not in self._recorded:
-            append_record(self.results, {"status": "ok", **_base(job), **own, "recovered": True})
+            where = {"output": str(job.output), "source": _path(job.image), "mask": _path(job.mask)}
+            append_record(self.results, {"status": "ok", **own, **where, **_entry(job), "recovered": True})
             self._recorded.add(key)
 
     def skip(self, job: EditJob) -> None:
@@ -221,11 +262,11 @@ class _Run:
                 self.record_if_missing(job)
                 _remove_temporaries(job.output)
 
-    def edit(self, job: EditJob) -> None:
-        """Claim ``job`` and, unless another run did or does it, edit it, save the output and record it."""
-        from tqdm import tqdm
+    def edit(self, job: EditJob, wait: bool = False) -> None:
+        """Claim ``job`` and, unless another run did or does it, edit it, save the output and record it.
 
-        with claim(self.out_dir, job.output) as held:
+        ``wait``: wait for another run's claim to end (then its edit is found done) instead of counting it busy."""
+        with claim(self.out_dir, job.output, wait=wait) as held:
             if not held:
                 self.summary.busy += 1
                 return
@@ -239,42 +280,28 @@ class _Run:
                 return
             _remove_temporaries(job.output)
             self.editor = self.editor or self.load_editor()  # a model that cannot load stops the run
-            start = time.perf_counter()
             try:
                 if job.media != self.editor.family.media:
                     raise ValueError(f"{self.editor.family.name} edits {self.editor.family.media}s, not {job.media}s")
-                data = self.requests.read(job)  # read again: what is edited is what is recorded
-                local = {}
-                if job.mask is not None:  # read again too, so the mask edited with is the one recorded
-                    mask_data = self.requests.read(job, job.mask)
-                    local = {
-                        "mask": decode_image(mask_data, self.requests.limits, str(job.mask)),
-                        "feather": job.feather,
-                    }
-                request, settings = self.requests(job, data)
-                image = (decode_video if job.video else decode_image)(data, self.requests.limits, str(job.image))
-                steps = settings.integration_steps
-                with tqdm(total=steps, desc=job.code, unit="step", leave=False, disable=not self.progress) as bar:
-                    picture, result = self.editor.render(
-                        image, job.source_prompt, job.target_prompt, settings, progress=bar, **local
-                    )
-                # Only what the request decides goes into the PNG: the same edit gives the same file.
-                own = {"request_id": request_id(request), **request, **result.outcome}
+                source, mask = self.requests.source(job), self.requests.mask(job)  # read again: edited = recorded
+                request = self.requests(job, source, mask)
+                edit_to_file(
+                    self.editor,
+                    request,
+                    source,
+                    job.output,
+                    mask=mask,
+                    results=self.results,
+                    origin=self.requests.origin(job),
+                    annotations=_entry(job),
+                    progress=self.progress,
+                    desc=job.code,
+                )
             except Exception as err:  # one bad entry must not stop the run: record it and go on
                 self.fail(job, reason(err))
                 return
-            seconds = round(time.perf_counter() - start, 3)
-            with uninterrupted():  # Ctrl-C waits until the output and its record are both written
-                try:
-                    if job.video:
-                        save_video(picture, job.output, image.fps, own)
-                    else:
-                        save_image(picture, job.output, own)
-                except Exception as err:
-                    self.fail(job, reason(err))
-                    return
-                append_record(self.results, {"status": "ok", **_base(job), **own, "seconds": seconds})
             self.summary.done += 1
+            self.summary.edited.append(str(job.output))
 
 
 def run_jobs(
@@ -290,20 +317,25 @@ def run_jobs(
     overwrite: bool = False,
     limits: ImageLimits | None = None,
     progress: bool = True,
+    editor: Any = None,
+    wait: bool = False,
+    shard: bool = True,
 ) -> BatchSummary:
     """Run every job of this process that is not done yet with the current request; a :class:`BatchSummary`.
 
     ``load_editor`` is called at most once, only if there is work (or to learn the model's
-    ``defaults`` when they are not given). ``options`` are the run's settings; an entry's own
-    overrides take precedence. ``model`` and ``dtype`` name what edits (they are part of each
+    ``defaults`` when they are not given), unless an ``editor`` is handed in. ``options`` are the run's settings; an
+    entry's own overrides take precedence; a job's own ``seed`` replaces the one derived from ``run_seed``. ``model`` and ``dtype`` name what edits (they are part of each
     request). Outputs made with other settings raise ``ValueError`` before any edit unless
-    ``overwrite`` (then they are redone).
+    ``overwrite`` (then they are redone). ``wait``: an edit another run is doing is waited for, not left to it.
+    ``shard``: under a launcher, take this process's share of the jobs (else every process tries every job).
     """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     _prepare_out_dir(out_dir, jobs)
-    editor = None
+    if defaults is None and editor is not None:
+        defaults = editor.defaults
     if defaults is None:  # an unknown model family: its defaults come with the model
         editor = load_editor()
         defaults = editor.defaults
@@ -317,7 +349,7 @@ def run_jobs(
             f"({job.output.relative_to(out_dir).as_posix()}: {why}); pass --overwrite to redo them, "
             "or choose a fresh --out-dir"
         )
-    rank, world, _ = process_shard()
+    rank, world, _ = process_shard() if shard else (0, 1, 0)
     mine = sorted(jobs, key=lambda job: job.output.as_posix())[rank::world]
     run = _Run(out_dir, requests, load_editor, editor, overwrite, progress)
     todo = []
@@ -325,12 +357,13 @@ def run_jobs(
         for job in mine:
             state, why = states[job.output]
             if state == "unchecked":  # nothing is recorded: the output's last record stays true
-                run.summary.failed.append({**_base(job), "error": f"output kept, not checked: {why}"})
+                failure = _failure(job, f"output kept, not checked: {why}")
+                run.summary.failed.append({k: v for k, v in failure.items() if k != "status"})
             elif state == "done":
                 run.skip(job)
             else:
                 todo.append(job)
         desc = "edits" if world == 1 else f"edits [process {rank + 1}/{world}]"
         for job in tqdm(todo, desc=desc, unit="edit", disable=not progress):
-            run.edit(job)
+            run.edit(job, wait)
     return run.summary

@@ -12,10 +12,10 @@ import math
 import os
 import sys
 import warnings
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 
-from ._cli_inputs import _check_output, _image_options, _read_mask
+from ._cli_inputs import _check_output, _image_options
 
 __all__ = ["main"]
 
@@ -27,6 +27,24 @@ def _options(args) -> dict:
     from .models import EditSettings
 
     return {f.name: getattr(args, f.name, None) for f in fields(EditSettings) if f.name != "seed"}
+
+
+def media_of(model: str, editor=None) -> str | None:
+    """``"image"`` or ``"video"``: what the model edits (from the loaded ``editor``, else from its name; None if
+    only loading it will tell)."""
+    from .models._families import family_of_name
+
+    family = editor.family if editor is not None else family_of_name(model)
+    return None if family is None else family.media
+
+
+def check_media(model: str, video: bool, editor=None) -> None:
+    """One line when ``--image`` goes to a video model or ``--video`` to an image model."""
+    media = media_of(model, editor)
+    if media == "video" and not video:
+        raise ValueError(f"{model} edits videos: give the source with --video (a GIF, an MP4 or a folder of frames)")
+    if media == "image" and video:
+        raise ValueError(f"{model} edits images: give the source with --image, or use a video model (tiny-wan, Wan)")
 
 
 def _family_defaults(model: str):
@@ -74,49 +92,56 @@ def _loader(args, device, dtype, limits):
     return load
 
 
-def _edit(args) -> int:
-    from tqdm import tqdm
+def _dtype_name(dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
-    from ._video_cli import check_media, edit_video
-    from .batch import save_image
-    from .models._images import decode_image, read_image_file
+
+def _prompts(args) -> None:
+    from .models._arguments import check_prompt
+
+    check_prompt(args.source, "--source")
+    check_prompt(args.target, "--target")
+
+
+def _edit(args) -> int:
+    """One image or video through the one request-to-file path; everything but the model is checked first."""
+    from ._media import read_mask, read_source
+    from ._request import EditRequest, check_local_edit, edit_to_file
+    from .models._video import VIDEO_SUFFIXES
 
     limits = _limits(args)
+    video = args.video is not None
+    media = "video" if video else "image"
+    check_media(args.model, video)
+    given, out = Path(args.video if video else args.image), Path(args.out)
+    _check_output(out, given, VIDEO_SUFFIXES if video else ())
+    _prompts(args)
     defaults, options = _family_defaults(args.model), _options(args)
-    if defaults is not None:
-        defaults.replace(**options, seed=args.seed)  # bad settings fail before the model loads
-    check_media(args.model, args.video is not None)
-    if args.video is not None:
-        args.options = options
-        device, dtype = _device_and_dtype(args)
-        return edit_video(args, _check_output, limits, device, dtype, _loader(args, device, dtype, limits))
-    image, out = Path(args.image), Path(args.out)
-    _check_output(out, image)
+    settings = None if defaults is None else defaults.replace(**options, seed=args.seed)  # before the model loads
+    source = read_source(given, media, limits)
+    mask = None if args.mask is None else read_mask(args.mask, limits)
+    method = settings.method if settings is not None else args.method or "flowedit"
+    check_local_edit(media, method, mask is not None, args.feather)
     device, dtype = _device_and_dtype(args)
-    data = read_image_file(image, limits)
-    picture = decode_image(data, limits, str(image))
-    mask = _read_mask(args, limits)
-    local = {} if mask is None else {"mask": mask, "feather": args.feather}
     editor = _loader(args, device, dtype, limits)()
-    check_media(args.model, False, editor)
-    settings = editor.defaults.replace(**options, seed=args.seed)
-    with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
-        edited, result = editor.render(picture, args.source, args.target, settings, progress=bar, **local)
-    record = {"model": args.model, "dtype": str(dtype).removeprefix("torch."), "image": str(image)}
-    record |= {"source_prompt": args.source, "target_prompt": args.target, **asdict(settings), **result.outcome}
-    if mask is not None:
-        record |= {"mask": args.mask, "feather": args.feather}
-    save_image(edited, out, record)
+    check_media(args.model, video, editor)
+    if settings is None or editor.defaults != defaults:
+        settings = editor.defaults.replace(**options, seed=args.seed)
+    request = EditRequest.of(
+        args.model, _dtype_name(dtype), source, args.source, args.target, settings, mask, args.feather
+    )
+    record, result = edit_to_file(editor, request, source, out, mask=mask)
+    what = "" if not video else f"{record['frames']} frames of {source.picture.size[0]}x{source.picture.size[1]}"
+    what += "" if not video else f" at {record['fps']:g} fps; "
     print(
-        f"wrote {out} ({settings.method}, {settings.steps} steps, n_max {settings.n_max}, seed {settings.seed}, "
+        f"wrote {out} ({what}{settings.method}, {settings.steps} steps, n_max {settings.n_max}, seed {settings.seed}, "
         f"{result.model_calls} model calls, {result.seconds:.1f} s, latent MSE {result.latent_mse:.4f})"
     )
     return 0
 
 
 def _run(args) -> int:
-    from ._records import printable
-    from ._video_cli import media_of
+    from ._text import printable
     from .batch import load_jobs, process_shard, run_jobs
     from .models._settings import MAX_SEED
 
@@ -148,7 +173,7 @@ def _run(args) -> int:
         run_seed,
         options,
         model=args.model,
-        dtype=str(dtype).removeprefix("torch."),
+        dtype=_dtype_name(dtype),
         defaults=defaults,
         overwrite=args.overwrite,
         limits=limits,
@@ -189,9 +214,13 @@ def _failures_of_all_processes(failed: int) -> int:
 
 
 def _values(kind):
-    """An argparse type: comma-separated values of ``kind``, at least one."""
+    """An argparse type: comma-separated values of ``kind``, one to :data:`~flowedit.sweep.MAX_CELLS` of them
+    (counted before any is parsed)."""
+    from .sweep import MAX_CELLS
 
     def parse(text: str):
+        if text.count(",") >= MAX_CELLS:
+            raise argparse.ArgumentTypeError(f"give at most {MAX_CELLS} values (a sweep has at most {MAX_CELLS} cells)")
         try:
             values = [kind(v) for v in text.split(",") if v.strip()]
         except ValueError:
@@ -204,41 +233,41 @@ def _values(kind):
 
 
 def _sweep(args) -> int:
-    from ._video_cli import check_media
-    from .models._images import decode_image, read_image_file
-    from .models._video import read_video
-    from .sweep import SHEET, sweep
+    from .sweep import SHEET, check_grid, run_sweep
 
     limits = _limits(args)
-    check_media(args.model, args.video is not None)
-    if args.video is not None:
-        if args.mask is not None:
-            raise ValueError("--mask applies to image families; a video edit has no mask")
-        picture = read_video(args.video, limits)  # checked before the model loads
-    else:
-        picture = decode_image(read_image_file(Path(args.image), limits), limits, args.image)
-    mask = _read_mask(args, limits)
+    check_grid(args.n_max_values, args.tar_guidance_values, args.seeds)  # from the lists' lengths, before any work
+    video = args.video is not None
+    check_media(args.model, video)
+    _prompts(args)
     device, dtype = _device_and_dtype(args)
+    load = _loader(args, device, dtype, limits)
+
+    def load_checked():
+        editor = load()
+        check_media(args.model, video, editor)
+        return editor
+
     others = {k: v for k, v in _options(args).items() if k not in ("n_max", "tar_guidance", "method")}
-    defaults = _family_defaults(args.model)
-    if defaults is not None:  # every cell's settings fail before the model loads
-        for n, g in ((n, g) for n in args.n_max_values for g in args.tar_guidance_values):
-            defaults.replace(**others, n_max=n, tar_guidance=g)
-    editor = _loader(args, device, dtype, limits)()
-    check_media(args.model, args.video is not None, editor)
-    cells = sweep(
-        editor,
-        picture,
+    cells = run_sweep(
+        load_checked,
+        args.video if video else args.image,
         args.source,
         args.target,
         args.out_dir,
         args.n_max_values,
         args.tar_guidance_values,
         args.seeds,
-        mask=mask,
+        model=args.model,
+        dtype=_dtype_name(dtype),
+        media=media_of(args.model),
+        defaults=_family_defaults(args.model),
+        limits=limits,
+        options=others,
+        mask=args.mask,
         feather=args.feather,
+        overwrite=args.overwrite,
         title=f"{args.model}: '{args.source}' -> '{args.target}'",
-        **others,
     )
     made = sum(cell.made for cell in cells)
     print(f"wrote {Path(args.out_dir) / SHEET}: {len(cells)} cells, {made} edited now, {len(cells) - made} kept")
@@ -328,6 +357,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     _image_options(p, video=True)
     p.add_argument("--out-dir", required=True, help="output directory (sheet.png, cells/, results.jsonl)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo cells, and replace a sheet, made with other settings (default: stop)",
+    )
     p.add_argument(
         "--n-max",
         dest="n_max_values",

@@ -1,11 +1,12 @@
 """``flowedit sweep``: one image edited over a grid of ``n_max`` x target guidance (x seeds), on one contact sheet.
 
 "My edit has no effect" and "it changed too much" have one answer: move ``n_max`` (where the edit starts) and
-the target guidance. A sweep edits one image at every combination through the one edit path
-(:meth:`~flowedit.models.Editor.render`), writes each cell as a PNG that carries its record (and a line in
-``results.jsonl``), and draws them on a labelled contact sheet: the source in the top-left corner, a row per
-``n_max``, a column per guidance (and seed), each cell captioned with its settings and its latent MSE. A
-re-run skips every cell whose PNG was made by the same request, so an interrupted sweep resumes.
+the target guidance. A sweep edits one image at every combination as the cells of a batch run
+(:func:`flowedit.batch.run_jobs`, with its safeguards: outputs confined to the out-dir, no write through a link,
+one claim per cell, resume only the same request, ``--overwrite`` otherwise), writes each cell as a PNG that
+carries its record (and a line in ``results.jsonl``), and draws them on a labelled contact sheet: the source in the
+top-left corner, a row per ``n_max``, a column per guidance (and seed), each cell captioned with its settings and
+its latent MSE. A re-run skips every cell whose PNG was made by the same request, so an interrupted sweep resumes.
 
 A video model (Wan) sweeps a video the same way: each cell is an MP4 carrying its record, and the sheet shows the
 middle frame of the source and of every cell.
@@ -13,25 +14,31 @@ middle frame of the source and of every cell.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-from dataclasses import asdict, dataclass
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._records import append_record, embedded_record, request_id, save_image
-from .models._video import read_video, save_video
+from ._files import temporaries_of
+from ._jobs import EditJob
+from ._locks import claim
+from ._media import embedded_record, read_mask, read_source, save_image
+from ._request import check_local_edit, request_id
+from .batch import run_jobs
 
-__all__ = ["SweepCell", "contact_sheet", "sweep"]
+__all__ = ["MAX_CELLS", "SweepCell", "cell_name", "check_grid", "contact_sheet", "run_sweep", "sweep"]
 
 SHEET = "sheet.png"
-RESULTS = "results.jsonl"
+CELLS = "cells"
 MAX_CELLS = 64  # one sheet, one run: a larger grid is several sweeps
 
 
 @dataclass(frozen=True)
 class SweepCell:
-    """One edit of the grid: its settings, where its PNG is, its latent MSE and whether this run made it."""
+    """One edit of the grid: its settings, where its file is, its latent MSE and whether this run made it."""
 
     n_max: int
     tar_guidance: float
@@ -41,8 +48,28 @@ class SweepCell:
     made: bool
 
 
-def _cell_name(n_max: int, guidance: float, seed: int, suffix: str = ".png") -> str:
-    return f"n_max-{n_max}_guidance-{guidance:g}_seed-{seed}{suffix}"
+def cell_name(n_max: int, guidance: float, seed: int, suffix: str = ".png") -> str:
+    """A cell's file name; the guidance is written exactly (``repr``), so two values never share a name."""
+    return f"n_max-{n_max}_guidance-{float(guidance)!r}_seed-{seed}{suffix}"
+
+
+def check_grid(n_max: Sequence, tar_guidance: Sequence, seeds: Sequence | None) -> None:
+    """Refuse a grid that is not 1 to :data:`MAX_CELLS` cells of distinct values, from the lists' lengths alone
+    (before any work that grows with their product)."""
+    lists = {"n_max": n_max, "tar_guidance": tar_guidance, "seeds": [0] if seeds is None else seeds}
+    for name, values in lists.items():
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            raise ValueError(f"{name} must be a list of values, got {type(values).__name__}")
+    count = math.prod(len(values) for values in lists.values())
+    if not 1 <= count <= MAX_CELLS:
+        sizes = " x ".join(str(len(values)) for values in lists.values())
+        raise ValueError(f"a sweep has 1 to {MAX_CELLS} cells; {sizes} = {count} given")
+    for name, values in lists.items():
+        seen = set()
+        for value in values:
+            if value in seen:
+                raise ValueError(f"{name} lists {value!r} twice; give each value once")
+            seen.add(value)
 
 
 def sweep(
@@ -51,12 +78,13 @@ def sweep(
     source_prompt: str,
     target_prompt: str,
     out_dir: str | Path,
-    n_max: list[int],
-    tar_guidance: list[float],
-    seeds: list[int] | None = None,
+    n_max: Sequence[int],
+    tar_guidance: Sequence[float],
+    seeds: Sequence[int] | None = None,
     *,
     mask=None,
     feather: float = 0.0,
+    overwrite: bool = False,
     progress: bool = True,
     title: str | None = None,
     **settings: Any,
@@ -64,66 +92,176 @@ def sweep(
     """Edit ``image`` (PIL image or path; for a video model a video as :meth:`~flowedit.models.Editor.load_video`
     reads it) at every ``(n_max, tar_guidance, seed)``; write each cell (PNG, or MP4) and the sheet.
 
-    A cell's request is the model family and dtype, the SHA-256 of the image (and mask) pixels, the prompts and
-    every setting (``settings`` override the family's defaults for the settings not swept). ``title`` heads the
-    sheet (default: the family and the prompts). Returns the cells in row-major order (rows: ``n_max``).
+    Each cell is one edit request (:class:`flowedit._request.EditRequest`: the model, dtype, source and mask
+    fingerprints, prompts and every setting; ``settings`` override the family's defaults for the settings not
+    swept) written by the batch path: confined to ``out_dir``, never through a link, claimed by one process (a
+    concurrent sweep of the same request waits and reuses it), resumed only if its record is this request's.
+    Cells or a sheet made with other settings stop the sweep before any edit unless ``overwrite``. ``title`` heads
+    the sheet (default: the model and the prompts). Returns the cells in row-major order (rows: ``n_max``).
     """
-    from tqdm.auto import tqdm
+    return run_sweep(
+        lambda: editor,
+        image,
+        source_prompt,
+        target_prompt,
+        out_dir,
+        n_max,
+        tar_guidance,
+        seeds,
+        model=editor.model,
+        dtype=str(editor.adapter.dtype).removeprefix("torch."),
+        media=editor.family.media,
+        defaults=editor.defaults,
+        limits=editor.limits,
+        options=settings,
+        mask=mask,
+        feather=feather,
+        overwrite=overwrite,
+        progress=progress,
+        title=title,
+    )
 
-    if editor.video and mask is not None:
-        raise ValueError(f"a mask applies to image families; {editor.family.name} edits videos")
-    seeds = [editor.defaults.seed] if seeds is None else list(seeds)
+
+def run_sweep(
+    load_editor: Callable[[], Any],
+    image,
+    source_prompt: str,
+    target_prompt: str,
+    out_dir: str | Path,
+    n_max: Sequence[int],
+    tar_guidance: Sequence[float],
+    seeds: Sequence[int] | None,
+    *,
+    model: str,
+    dtype: str,
+    media: str | None,
+    defaults,
+    limits,
+    options: dict[str, Any],
+    mask=None,
+    feather: float = 0.0,
+    overwrite: bool = False,
+    progress: bool = True,
+    title: str | None = None,
+) -> list[SweepCell]:
+    """:func:`sweep` with the model loaded only when there is work (``load_editor``); every check that needs no
+    model (grid, settings when the family's ``defaults`` are known, source, mask, out-dir, earlier cells and sheet)
+    runs first. ``media`` and ``defaults`` may be None when only loading the model tells them."""
+    check_grid(n_max, tar_guidance, seeds)
+    editor = None
+    if defaults is None or media is None:
+        editor = load_editor()
+        defaults, media = editor.defaults, editor.family.media
+    options = {k: v for k, v in options.items() if v is not None}
+    seeds = [defaults.seed] if seeds is None else list(seeds)
     grid = list(itertools.product(n_max, tar_guidance, seeds))
-    if not grid or len(grid) > MAX_CELLS:
-        raise ValueError(f"a sweep has 1 to {MAX_CELLS} cells; {len(n_max)} x {len(tar_guidance)} x {len(seeds)} given")
-    checked = [editor.settings(**settings, n_max=n, tar_guidance=g, seed=s) for n, g, s in grid]  # all fail first
+    checked = [defaults.replace(**options, n_max=n, tar_guidance=g, seed=s) for n, g, s in grid]  # all fail first
+    source = read_source(image, media, limits)
+    mask_source = None if mask is None else read_mask(mask, limits)
+    feather = check_local_edit(media, checked[0].method, mask is not None, feather)
     out = Path(out_dir)
-    (out / "cells").mkdir(parents=True, exist_ok=True)
-    picture = editor.load_video(image) if editor.video else editor.load_image(image)
-    frames = picture.frames if editor.video else [picture]
-    common = {"family": editor.family.name, "dtype": str(editor.adapter.dtype).removeprefix("torch.")}
-    common |= {"image_sha256": _fingerprint(*frames), "source_prompt": source_prompt, "target_prompt": target_prompt}
-    if mask is not None:
-        mask = editor.load_mask(mask, picture, feather)  # checked before the first edit
-        common |= {"mask_sha256": _fingerprint(mask), "feather": feather}
+    suffix = ".mp4" if media == "video" else ".png"
+    jobs = [
+        EditJob(
+            source,
+            source_prompt,
+            target_prompt,
+            code=cell_name(settings.n_max, settings.tar_guidance, settings.seed, ""),
+            output=out / CELLS / cell_name(settings.n_max, settings.tar_guidance, settings.seed, suffix),
+            overrides={"n_max": settings.n_max, "tar_guidance": settings.tar_guidance},
+            where=f"cell n_max {settings.n_max}, guidance {settings.tar_guidance!r}, seed {settings.seed}",
+            mask=mask_source,
+            feather=feather,
+            video=media == "video",
+            seed=settings.seed,
+        )
+        for settings in checked
+    ]
+    if source.path is not None and os.path.realpath(source.path) in {os.path.realpath(j.output) for j in jobs}:
+        raise ValueError(f"a cell of --out-dir {out} would overwrite the source {source}; choose another --out-dir")
+    plan = {"model": model, "dtype": dtype, "media": media, "source_sha256": source.sha256}
+    plan |= {"source_prompt": source_prompt, "target_prompt": target_prompt, "options": sorted(options.items())}
+    plan |= {"mask_sha256": mask_source and mask_source.sha256, "feather": feather}
+    plan |= {"n_max": list(n_max), "tar_guidance": list(tar_guidance), "seeds": seeds}
+    sheet_record = {"sweep_id": request_id(plan), **plan, "cells": [job.output.name for job in jobs]}
+    _check_sheet(out / SHEET, sheet_record["sweep_id"], overwrite)
+    summary = run_jobs(
+        jobs,
+        load_editor,
+        out,
+        0,
+        options,
+        model=model,
+        dtype=dtype,
+        defaults=defaults,
+        overwrite=overwrite,
+        limits=limits,
+        progress=progress,
+        editor=editor,
+        wait=True,
+        shard=False,
+    )
+    if summary.failed:
+        first = summary.failed[0]
+        raise RuntimeError(
+            f"{len(summary.failed)} of {len(jobs)} cells failed ({first['where']}: {first['error']}); "
+            f"see {out / 'results.jsonl'}"
+        )
+    made = set(summary.edited)
     cells = []
-    for (n, g, s), cell_settings in tqdm(list(zip(grid, checked, strict=True)), desc="sweep", disable=not progress):
-        path = out / "cells" / _cell_name(n, g, s, ".mp4" if editor.video else ".png")
-        request = {**common, **asdict(cell_settings)}
-        old = embedded_record(path)
-        if old is not None and old.get("request_id") == request_id(request):
-            cells.append(SweepCell(n, g, s, path, float(old["latent_mse"]), made=False))
-            continue
-        local = {} if mask is None else {"mask": mask}  # already feathered
-        edited, result = editor.render(picture, source_prompt, target_prompt, cell_settings, **local)
-        record = {"request_id": request_id(request), **request, **result.outcome}
-        if editor.video:
-            save_video(edited, path, picture.fps, record)
-        else:
-            save_image(edited, path, record)
-        append_record(out / RESULTS, {**record, "output": str(path), "status": "ok"})
-        cells.append(SweepCell(n, g, s, path, result.latent_mse, made=True))
-    title = f"{editor.family.title}: '{source_prompt}' -> '{target_prompt}'" if title is None else title
-    if editor.video:
+    for settings, job in zip(checked, jobs, strict=True):
+        record = embedded_record(job.output) or {}
+        cells.append(
+            SweepCell(
+                settings.n_max,
+                settings.tar_guidance,
+                settings.seed,
+                job.output,
+                float(record.get("latent_mse", math.nan)),
+                made=str(job.output) in made,
+            )
+        )
+    frames = source.frames
+    title = f"{model}: '{source_prompt}' -> '{target_prompt}'" if title is None else title
+    if media == "video":
         title += f" (middle frame of {len(frames)})"
-    source = frames[len(frames) // 2]
-    sheet = contact_sheet(source, cells, n_max, tar_guidance, seeds, steps=checked[0].steps, title=title)
-    save_image(sheet, out / SHEET, {**common, "cells": [cell.path.name for cell in cells]})
+    sheet = contact_sheet(
+        frames[len(frames) // 2], cells, n_max, tar_guidance, seeds, steps=checked[0].steps, title=title, limits=limits
+    )
+    with claim(out, out / SHEET, wait=True):
+        for stale in temporaries_of(out / SHEET):  # a killed sweep's half-written sheet
+            stale.unlink(missing_ok=True)
+        save_image(sheet, out / SHEET, sheet_record)
     return cells
 
 
-def _fingerprint(*pictures) -> str:
-    """SHA-256 of PIL images' modes, sizes and pixels (one image, or a video's frames in order)."""
-    digest = hashlib.sha256()
-    for picture in pictures:
-        digest.update(f"{picture.mode} {picture.size[0]}x{picture.size[1]}\n".encode() + picture.tobytes())
-    return digest.hexdigest()
+def _check_sheet(sheet: Path, sweep_id: str, overwrite: bool) -> None:
+    """Refuse to replace a sheet that is not this sweep's (another grid or request, not flowedit's, a link)."""
+    if overwrite or not os.path.lexists(sheet):
+        return
+    record = None if os.path.islink(sheet) else embedded_record(sheet)
+    if record is not None and record.get("sweep_id") == sweep_id:
+        return
+    why = (
+        "a symbolic link"
+        if os.path.islink(sheet)
+        else "not a flowedit sweep's"
+        if record is None
+        else "another sweep's"
+    )
+    raise ValueError(
+        f"{sheet} is {why}: pass --overwrite to replace it and redo cells made with other settings, "
+        "or choose a fresh --out-dir"
+    )
 
 
-def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, steps: int, title: str = ""):
+def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, steps: int, title: str = "", limits=None):
     """The cells on one labelled PIL image: the source top-left, a row per ``n_max``, a column per guidance x seed;
-    each cell captioned ``n_max / T``, target guidance, seed and latent MSE; ``title`` over the column heads."""
+    each cell captioned ``n_max / T``, target guidance, seed and latent MSE; ``title`` over the column heads. Cells are
+    read back within ``limits`` (:class:`~flowedit.models.ImageLimits`; default: the default limits)."""
     from PIL import Image, ImageDraw
+
+    from .models._images import ImageLimits
 
     width, height = source.size
     scale = max(1, -(-160 // width))  # small images are enlarged (nearest neighbour) so captions fit
@@ -148,24 +286,11 @@ def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, st
     by_key = {(cell.n_max, cell.tar_guidance, cell.seed): cell for cell in cells}
     for (r, n), (c, (g, s)) in itertools.product(enumerate(n_max, start=1), enumerate(columns, start=1)):
         cell = by_key[n, g, s]
-        with _picture(cell.path) as picture:
-            place(
-                picture.convert("RGB"),
-                r,
-                c,
-                [f"n_max {n}, guidance {g:g}, seed {s}", f"latent MSE {cell.latent_mse:.4f}"],
-            )
+        media = "video" if cell.path.suffix.lower() == ".mp4" else "image"
+        frames = read_source(cell.path, media, limits or ImageLimits()).frames
+        lines = [f"n_max {n}, guidance {g:g}, seed {s}", f"latent MSE {cell.latent_mse:.4f}"]
+        place(frames[len(frames) // 2], r, c, lines)
     return sheet
-
-
-def _picture(path: Path):
-    """A cell's picture: the PNG, or an MP4's middle frame (read back within the default limits)."""
-    from PIL import Image
-
-    if path.suffix == ".mp4":
-        frames = read_video(path).frames
-        return frames[len(frames) // 2]
-    return Image.open(path)
 
 
 def _wrapped(draw, text: str, width: float) -> str:

@@ -51,7 +51,7 @@ def test_batch_order_does_not_change_any_output_and_failures_are_recorded(batch,
     status = {r["code"]: r for r in records(batch / "f")}
     assert status["x"]["status"] == "failed" and "broken.png" in status["x"]["error"]
     assert status["castle"]["n_avg"] == 2 and status["dog"]["model_calls"] == 3
-    assert status["dog"]["seed"] == derive_seed(0, (batch / "a.png").read_bytes(), "a cat", "a dog")
+    assert status["dog"]["seed"] == derive_seed(0, status["dog"]["source_sha256"], "a cat", "a dog")
     assert "3 edited, 0 already done, 1 failed" in capsys.readouterr().out
 
 

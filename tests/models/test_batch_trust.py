@@ -12,7 +12,8 @@ from PIL import Image
 
 from flowedit import batch
 from flowedit._jobs import load_jobs
-from flowedit._records import append_record, embedded_record, read_records
+from flowedit._media import embedded_record, fingerprint
+from flowedit._records import append_record, read_records
 from flowedit.cli import main
 
 
@@ -157,7 +158,7 @@ def test_an_output_not_written_by_flowedit_is_not_taken_for_a_finished_edit(fold
     edits = batch_file(folder, entry())
     (folder / "out" / "a").mkdir(parents=True)
     write_image(folder / "out" / "a" / "dog.png", 9)
-    assert run(folder, edits) == 2 and "not written by flowedit run" in capsys.readouterr().err
+    assert run(folder, edits) == 2 and "not written by flowedit" in capsys.readouterr().err
 
 
 def test_the_same_edit_gives_the_same_file_and_the_file_carries_its_settings(folder):
@@ -167,7 +168,8 @@ def test_the_same_edit_gives_the_same_file_and_the_file_carries_its_settings(fol
     assert one.read_bytes() == two.read_bytes()
     own = embedded_record(one)
     assert own["n_max"] == 2 and own["model"] == "tiny-sd3" and own["target_prompt"] == "a dog"
-    assert own["image_sha256"] == __import__("hashlib").sha256((folder / "a.png").read_bytes()).hexdigest()
+    with Image.open(folder / "a.png") as source:  # the fingerprint of the decoded pixels, as every command's
+        assert own["source_sha256"] == fingerprint([source.convert("RGB")])
 
 
 # -- 3. bounded inputs ----------------------------------------------------------------------------------

@@ -41,10 +41,13 @@ def test_a_sweep_edits_every_cell_once_and_draws_one_labelled_sheet(editor, tmp_
         editor, picture(), "a cat", "a dog", tmp_path, [3, 5], [2.0, 6.0], seeds=[1, 2], steps=6, progress=False
     )
     assert not any(c.made for c in again) and [c.latent_mse for c in again] == [c.latent_mse for c in cells]
+    with pytest.raises(ValueError, match="pass --overwrite to replace it"):  # another request: refused, kept
+        sweep(editor, picture(), "a cat", "a dog", tmp_path, [3, 5], [2.0, 6.0], seeds=[1, 2], steps=7, progress=False)
+    assert not any(c.made for c in again)
     other = sweep(
-        editor, picture(), "a cat", "a dog", tmp_path, [3, 5], [2.0, 6.0], seeds=[1, 2], steps=7, progress=False
+        editor, picture(), "a cat", "a dog", tmp_path, [3, 5], [2.0, 6.0], [1, 2], steps=7, overwrite=True, progress=False
     )
-    assert all(c.made for c in other)  # another request: every cell redone
+    assert all(c.made for c in other)  # asked to overwrite: every cell redone
 
 
 @pytest.mark.parametrize("family", [name for name, f in FAMILIES.items() if name != "sd3" and f.media == "image"])

@@ -1,0 +1,152 @@
+"""One edit request and the one path from it to a file: every command (``flowedit edit``, ``run``, ``sweep``) and
+:func:`flowedit.sweep.sweep` go media -> latents -> integrator -> decode -> atomic save -> one record through
+:func:`edit_to_file`.
+
+A request is everything that decides an output's pixels, and nothing else (no paths, no timings): the model as
+named and its dtype, the source's fingerprint (:func:`flowedit._media.fingerprint`), the prompts, every
+:class:`~flowedit.models.EditSettings` field and the local edit (the mask's fingerprint and feather). Its
+``request_id`` is a hash of those fields; an output whose embedded record carries the same id is that edit.
+
+Every record has one schema. The record inside an output file is ``{"request_id", <request fields>,
+<outcome>}``; a line of ``results.jsonl`` adds ``status``, ``output``, ``source`` and ``mask`` (the paths as given,
+or null for pictures in memory), ``seconds`` and, for batch runs, the entry (``code``, ``where``, ``run_seed``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ._locks import uninterrupted
+from ._media import Source, save_output
+from ._records import append_record
+from ._text import dumps_strict
+from .models._arguments import check_feather
+from .models._settings import EditSettings
+
+__all__ = ["EditRequest", "check_local_edit", "edit_to_file", "request_id"]
+
+
+def request_id(fields: dict) -> str:
+    """A short hash of a request's fields (canonical strict JSON, keys sorted)."""
+    return hashlib.sha256(dumps_strict(dict(sorted(fields.items()))).encode()).hexdigest()[:16]
+
+
+def check_local_edit(media: str, method: str, mask: bool, feather: Any) -> float:
+    """The rule of a local edit, in one place: a mask is for image families and method flowedit only; ``feather``
+    (pixels of soft edge, finite, >= 0) needs a mask. Returns ``feather`` as a float; ``ValueError`` otherwise."""
+    feather = check_feather(feather)
+    if not mask:
+        if feather:
+            raise ValueError(f"feather {feather:g} softens a mask's edge, but no mask is given; give a mask or drop it")
+        return 0.0
+    if media != "image":
+        raise ValueError("a mask applies to image families; a video edit has no mask")
+    if method != "flowedit":
+        raise ValueError(f"a mask applies to method flowedit only, not {method}")
+    return float(feather)
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """What decides one edit's output (see the module docstring); build with :meth:`of`."""
+
+    model: str  # as named: a hub id, a local directory or tiny-<family>
+    dtype: str  # "float32", "bfloat16", "float16"
+    media: str  # "image" or "video"
+    source_sha256: str
+    source_prompt: str
+    target_prompt: str
+    settings: EditSettings
+    mask_sha256: str | None = None
+    feather: float = 0.0
+
+    @classmethod
+    def of(
+        cls,
+        model: str,
+        dtype: str,
+        source: Source,
+        source_prompt: str,
+        target_prompt: str,
+        settings: EditSettings,
+        mask: Source | None = None,
+        feather: float = 0.0,
+    ) -> EditRequest:
+        """The request of editing ``source`` (and ``mask``) with ``settings``; the local-edit rule is checked."""
+        feather = check_local_edit(source.media, settings.method, mask is not None, feather)
+        mask_sha256 = None if mask is None else mask.sha256
+        return cls(
+            model, dtype, source.media, source.sha256, source_prompt, target_prompt, settings, mask_sha256, feather
+        )
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The request as flat record fields (the settings' fields inline)."""
+        fields = {"model": self.model, "dtype": self.dtype, "media": self.media, "source_sha256": self.source_sha256}
+        fields |= {"source_prompt": self.source_prompt, "target_prompt": self.target_prompt, **asdict(self.settings)}
+        return fields | {"mask_sha256": self.mask_sha256, "feather": self.feather}
+
+    @property
+    def id(self) -> str:
+        return request_id(self.fields)
+
+    def record(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        """The record an output carries: the id, the request's fields, then what the edit measured."""
+        return {"request_id": self.id, **self.fields, **outcome}
+
+
+def edit_to_file(
+    editor,
+    request: EditRequest,
+    source: Source,
+    output: str | Path,
+    *,
+    mask: Source | None = None,
+    results: Path | None = None,
+    origin: dict[str, Any] | None = None,
+    annotations: dict[str, Any] | None = None,
+    progress: Any = True,
+    desc: str | None = None,
+):
+    """Edit ``source`` as ``request`` says, write the edit atomically at ``output`` with its record inside, and
+    (given ``results``) append ``{"status": "ok", record, output, source, mask, seconds, annotations}`` to that
+    ``results.jsonl``; the file and its line are written with Ctrl-C held back. Returns ``(record, EditResult)``.
+    ``origin`` goes into the record after the request: how a setting was derived (a batch run's ``run_seed``).
+
+    ``progress``: True for a bar over the steps, False for none, or a tqdm bar to update.
+    """
+    from tqdm import tqdm
+
+    if source.sha256 != request.source_sha256 or (mask and mask.sha256) != request.mask_sha256:
+        raise ValueError(f"the source {source} (or its mask) is not the one this request was made for")
+    output = Path(output)
+    settings = request.settings
+    local = {} if mask is None else {"mask": mask.picture, "feather": request.feather}
+    bar = progress if not isinstance(progress, bool) else None
+    with tqdm(
+        total=settings.integration_steps,
+        desc=desc or settings.method,
+        unit="step",
+        leave=False,
+        disable=bar is not None or not progress,
+    ) as own:
+        picture, result = editor.render(
+            source.picture, request.source_prompt, request.target_prompt, settings, progress=bar or own, **local
+        )
+    outcome = dict(result.outcome)
+    if request.media == "video":
+        from .models._video import stored_fps
+
+        outcome |= {"frames": len(picture), "fps": stored_fps(output, source.fps)}
+    record = request.record(outcome) | (origin or {})
+    with uninterrupted():
+        save_output(picture, output, record, source.fps)
+        if results is not None:
+            where = {"output": str(output), "source": None if source.path is None else str(source.path)}
+            where["mask"] = None if mask is None or mask.path is None else str(mask.path)
+            extra = {"seconds": round(result.seconds, 3), **(annotations or {})}
+            append_record(results, {"status": "ok", **record, **where, **extra})
+    return record, result
