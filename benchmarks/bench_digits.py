@@ -24,6 +24,8 @@ import flowtoy
 from flowedit._files import write_atomically
 from flowtoy import digits, plot
 
+T = digits.STEPS  # the digits experiment's grid: FlowEdit edits its last N_MAX steps, inversion all of them
+
 
 def pairs_table() -> dict[str, np.ndarray]:
     names = ("flowedit", "inversion (rk4)", "gaussian ot")
@@ -36,9 +38,9 @@ def pairs_table() -> dict[str, np.ndarray]:
             src, tar = digits.model(s), digits.model(t)
             edits = {
                 "flowedit": flowtoy.edit(
-                    x, src, tar, "flowedit", steps=50, n_max=40, generator=torch.Generator().manual_seed(0)
+                    x, src, tar, "flowedit", steps=T, n_max=digits.N_MAX, generator=torch.Generator().manual_seed(0)
                 ),
-                "inversion (rk4)": flowtoy.edit(x, src, tar, "inversion", steps=50, solver="rk4"),
+                "inversion (rk4)": flowtoy.edit(x, src, tar, "inversion", steps=T, solver="rk4"),  # n_max: T
                 "gaussian ot": digits.gaussian_ot_map(src, tar)(x),
             }
             for name, y in edits.items():

@@ -45,7 +45,7 @@ import torch
 from bench_models import Clock, Timing, best_of, measure, reference_flux, reference_sd3  # same folder
 
 import flowedit
-from flowedit.models import DEFAULTS, EditSettings, FluxAdapter, SD3Adapter
+from flowedit.models import DEFAULTS, FAMILIES, Adapter, EditSettings
 from flowedit.models._common import Branch
 
 SD3_MEDIUM = {
@@ -119,7 +119,7 @@ class Case:
     """One model ready to edit: adapter, source latents ``x``, grid ``ts``, the two prompts' branches."""
 
     name: str
-    adapter: SD3Adapter | FluxAdapter
+    adapter: Adapter
     x: torch.Tensor
     layout: Any
     ts: torch.Tensor
@@ -164,7 +164,7 @@ def build_case(kind: str, tiny: bool, device: torch.device, dtype: torch.dtype, 
         _prepare_latent_image_ids=diffusers.FluxPipeline._prepare_latent_image_ids,
         _pack_latents=diffusers.FluxPipeline._pack_latents,
     )
-    adapter = SD3Adapter(pipe) if kind == "sd3" else FluxAdapter(pipe)
+    adapter = Adapter(pipe, FAMILIES[kind])
     settings = DEFAULTS[kind]
     gen = torch.Generator(device=device).manual_seed(seed)
     pixels = torch.rand(1, 3, size, size, generator=gen, device=device) * 2 - 1  # (1, 3, H, W) in [-1, 1]
@@ -191,7 +191,7 @@ def ours(case: Case, settings: EditSettings) -> torch.Tensor:
     generator = torch.Generator(device=case.x.device).manual_seed(settings.seed)
     pair = case.adapter.velocity_pair(case.source, case.target, case.layout)
     s = settings
-    return flowedit.flowedit(case.x, pair, case.ts, s.n_max, s.n_min, s.n_avg, generator)
+    return flowedit.flowedit(case.x, pair, case.ts, n_max=s.n_max, n_min=s.n_min, n_avg=s.n_avg, generator=generator)
 
 
 def reference(case: Case, settings: EditSettings) -> torch.Tensor:

@@ -3,7 +3,7 @@
 Builds the Wan 2.1 1.3B ``WanTransformer3DModel`` (30 blocks, 12 heads x 128, FFN 8960) and the Wan 2.1
 ``AutoencoderKLWan`` (diffusers' default config) directly in bfloat16 on the GPU. No text encoder: random
 UMT5-shaped prompt embeddings, (2, 512, 4096) per branch ([negative, prompt] rows), go into
-``flowedit.models._common.Branch`` objects, and :class:`~flowedit.models.WanAdapter` runs on a pipe-like
+``flowedit.models._common.Branch`` objects, and :class:`~flowedit.models.Adapter` runs on a pipe-like
 namespace holding exactly what it reads. On a random clip of 33 frames at 480x832 (latents (1, 16, 9, 60, 104),
 9 x 30 x 52 = 14040 tokens per row) at the family defaults (50 steps, n_max 35, guidance 2.5 -> 10) it measures:
 
@@ -30,7 +30,7 @@ from bench_models import Clock, best_of, measure  # same folder
 from gpu_full_size import GB, building
 
 import flowedit
-from flowedit.models import DEFAULTS, WanAdapter
+from flowedit.models import DEFAULTS, FAMILIES, Adapter
 from flowedit.models._common import Branch
 
 WAN21_1_3B = {
@@ -72,7 +72,7 @@ def build(tiny: bool, device: torch.device, dtype: torch.dtype, seed: int = 0):
         )
     transformer.eval().requires_grad_(False)
     vae.eval().requires_grad_(False)
-    pipe = types.SimpleNamespace(  # exactly what WanAdapter reads from a pipeline
+    pipe = types.SimpleNamespace(  # exactly what the adapter reads from a Wan pipeline
         transformer=transformer,
         transformer_2=None,
         config={"boundary_ratio": None},
@@ -82,7 +82,7 @@ def build(tiny: bool, device: torch.device, dtype: torch.dtype, seed: int = 0):
         vae_scale_factor_temporal=vae.config.scale_factor_temporal,
         _execution_device=device,
     )
-    return WanAdapter(pipe)
+    return Adapter(pipe, FAMILIES["wan"])
 
 
 def timed(run, cuda: bool):
@@ -130,7 +130,9 @@ def main() -> None:
         pair = adapter.velocity_pair(source, target, layout)
         generator = torch.Generator(device=device).manual_seed(settings.seed)
         with clock:
-            return flowedit.flowedit(x, pair, ts, settings.n_max, settings.n_min, settings.n_avg, generator)
+            return flowedit.flowedit(
+                x, pair, ts, n_max=settings.n_max, n_min=settings.n_min, n_avg=settings.n_avg, generator=generator
+            )
 
     timing = best_of({"edit": lambda: measure(edit, clock)}, args.repeats)["edit"]
     pixels_out, decode_s, decode_peak = timed(lambda: adapter.decode_latents(timing.output, layout), cuda)

@@ -9,9 +9,26 @@ Time ``t`` is sigma: ``t = 0`` is data, ``t = 1`` is noise, ``z_t = (1 - t) x0 +
 :mod:`flowedit.models` on first use, so importing the core never imports diffusers.
 """
 
-from ._edit import VelocityPair, check_schedule, edit_by_inversion, flowedit, sdedit, velocity_pair
-from ._grid import check_grid, flux_mu, flux_timesteps, linear_timesteps, sd3_timesteps, shift_timesteps
-from ._integrate import CALLBACK_KEYS, RK4, SOLVERS, Euler, Heun, Solver, Velocity, integrate
+from ._edit import (
+    VelocityPair,
+    check_generator,
+    check_mask,
+    check_schedule,
+    edit_by_inversion,
+    flowedit,
+    sdedit,
+    velocity_pair,
+)
+from ._grid import (
+    check_count,
+    check_grid,
+    flux_mu,
+    flux_timesteps,
+    linear_timesteps,
+    sd3_timesteps,
+    shift_timesteps,
+)
+from ._integrate import CALLBACK_KEYS, RK4, SOLVERS, Adaptive, Euler, Heun, Solver, Velocity, integrate
 
 _MODELS = ("DEFAULTS", "EditResult", "EditSettings", "Editor", "load")
 
@@ -26,6 +43,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "CALLBACK_KEYS",
+    "Adaptive",
     "Editor",
     "RK4",
     "SOLVERS",
@@ -34,7 +52,10 @@ __all__ = [
     "Solver",
     "Velocity",
     "VelocityPair",
+    "check_count",
+    "check_generator",
     "check_grid",
+    "check_mask",
     "check_schedule",
     "edit_by_inversion",
     "flowedit",

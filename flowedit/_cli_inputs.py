@@ -53,15 +53,18 @@ def _image_options(p: argparse.ArgumentParser, video: bool = False) -> None:
 
 
 def _read_mask(args, limits):
-    """The ``--mask`` image, read within the limits and checked (feather, not all black) before any model loads;
-    None without one."""
-    if args.mask is None:
-        return None
-    from .models._images import decode_image, read_image_file
-    from .models._masks import pixel_mask
+    """The ``--mask`` image as a mode-"L" image (alpha ignored), read within the limits and checked (not all black)
+    with ``--feather`` (finite, >= 0, and only with a mask) before any model loads; None without one."""
+    from .models._arguments import check_feather
+    from .models._masks import open_mask, pixel_mask
 
+    feather = check_feather(args.feather, "--feather")
+    if args.mask is None:
+        if feather:
+            raise ValueError(f"--feather {feather:g} softens a mask's edge, and no --mask is given; give --mask too")
+        return None
     if getattr(args, "method", None) not in (None, "flowedit"):
         raise ValueError(f"--mask applies to method flowedit only, not {args.method}")
-    mask = decode_image(read_image_file(Path(args.mask), limits), limits, args.mask)
-    pixel_mask(mask, mask.size, args.feather)
+    mask = open_mask(Path(args.mask), limits)
+    pixel_mask(mask, mask.size)
     return mask

@@ -11,10 +11,19 @@ from typing import Any
 
 import torch
 
-from ._grid import check_grid
-from ._integrate import Callback, Solver, Velocity, _FiniteWatch, _integrate, get_solver, step_info
+from ._grid import check_count, check_grid, describe
+from ._integrate import Adaptive, Callback, Solver, Velocity, _FiniteWatch, _integrate, get_solver, step_info
 
-__all__ = ["VelocityPair", "edit_by_inversion", "flowedit", "sdedit", "velocity_pair"]
+__all__ = [
+    "VelocityPair",
+    "check_generator",
+    "check_mask",
+    "check_schedule",
+    "edit_by_inversion",
+    "flowedit",
+    "sdedit",
+    "velocity_pair",
+]
 
 VelocityPair = Callable[[torch.Tensor | None, torch.Tensor, float], tuple[torch.Tensor | None, torch.Tensor]]
 
@@ -33,21 +42,36 @@ def velocity_pair(source: Velocity, target: Velocity) -> VelocityPair:
     return pair
 
 
-def _count(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
+def check_schedule(steps: int, n_max: int, n_min: int = 0, n_avg: int = 1) -> tuple[int, int, int]:
+    """Check ``0 <= n_min <= n_max <= steps`` and ``n_avg >= 1`` with errors that say which is wrong.
 
-
-def check_schedule(steps: int, n_max: int, n_min: int = 0, n_avg: int = 1) -> None:
-    """Check ``0 <= n_min <= n_max <= steps`` and ``n_avg >= 1`` with errors that say which is wrong."""
-    _count(n_avg, "n_avg", 1)
-    _count(n_min, "n_min", 0)
-    _count(n_max, "n_max", 0)
+    Returns ``(n_max, n_min, n_avg)`` as Python ints (numpy and torch integers are accepted).
+    """
+    n_avg = check_count(n_avg, "n_avg", 1)
+    n_min = check_count(n_min, "n_min", 0)
+    n_max = check_count(n_max, "n_max", 0)
     if n_max > steps:
         raise ValueError(f"n_max = {n_max} exceeds the number of steps ({steps}); use n_max <= steps")
     if n_min > n_max:
         raise ValueError(f"n_min = {n_min} exceeds n_max = {n_max}; need 0 <= n_min <= n_max")
+    return n_max, n_min, n_avg
+
+
+def check_generator(generator: Any) -> torch.Generator | None:
+    """``generator`` if it is a ``torch.Generator`` or None, else a one-line ``TypeError``."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {describe(generator)}; "
+            "for a seed s pass torch.Generator().manual_seed(s)"
+        )
+    return generator
+
+
+def _pair_output(out: Any) -> tuple[Any, Any]:
+    """The ``(v_src, v_tar)`` a velocity pair returned, or a ``TypeError`` naming what it returned instead."""
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        raise TypeError(f"velocity pair must return a tuple (v_src, v_tar) of two tensors, got {describe(out)}")
+    return out
 
 
 def _noise(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -59,6 +83,7 @@ def flowedit(
     x_src: torch.Tensor,
     velocity: VelocityPair,
     ts: torch.Tensor,
+    *,
     n_max: int,
     n_min: int = 0,
     n_avg: int = 1,
@@ -112,7 +137,8 @@ def flowedit(
     """
     times = check_grid(ts, decreasing=True).tolist()
     steps = len(times) - 1
-    check_schedule(steps, n_max, n_min, n_avg)
+    n_max, n_min, n_avg = check_schedule(steps, n_max, n_min, n_avg)
+    check_generator(generator)
     mask = None if mask is None else check_mask(mask, x_src)
     first, switch = steps - n_max, steps - n_min
     watch = _FiniteWatch()
@@ -122,7 +148,7 @@ def flowedit(
         eps = torch.stack([_noise(x_src, generator) for _ in range(n_avg)])  # (n_avg, *x.shape)
         z_src = (1 - t) * x_src + t * eps
         z_tar = z_src + (z - x_src)
-        v_src, v_tar = velocity(z_src, z_tar, t)
+        v_src, v_tar = _pair_output(velocity(z_src, z_tar, t))
         watch.check(v_src, z_src, "velocity pair (source)", i, t)
         watch.check(v_tar, z_tar, "velocity pair (target)", i, t)
         delta = (v_tar - v_src).mean(dim=0)
@@ -140,7 +166,7 @@ def flowedit(
     z_tar = z_src + (z - x_src)
 
     def target(z: torch.Tensor, t: float) -> torch.Tensor:
-        return velocity(None, z, t)[1]
+        return _pair_output(velocity(None, z, t))[1]
 
     def sampled(info: dict) -> None:
         callback({**info, "z": info["z"][0], "z_tar": info["z"]})
@@ -193,8 +219,9 @@ def edit_by_inversion(
     source: Velocity,
     target: Velocity,
     ts: torch.Tensor,
+    *,
     n_max: int | None = None,
-    method: str | Solver = "euler",
+    method: str | Solver | Adaptive = "euler",
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """Edit by inversion (the paper's baseline, Sec. 3): invert with the source ODE, sample with the target.
@@ -203,7 +230,9 @@ def edit_by_inversion(
     path to ``ts[0]``), ``x_src`` is carried up the reversed grid ``ts[T - n_max:]`` by
     ``dz/dt = v_src`` to ``z(t_max)``, then down the same grid by ``dz/dt = v_tar``. The callback
     gets :data:`~flowedit.CALLBACK_KEYS` with ``phase`` ``"invert"`` then ``"sample"``; ``i`` indexes
-    ``ts`` (``t = ts[i]``), so it counts down while inverting.
+    ``ts`` (``t = ts[i]``), so it counts down while inverting. ``method`` is a fixed-grid solver
+    (``"euler"``, ``"heun"``, ``"rk4"`` or a :class:`~flowedit.Solver`) or an :class:`~flowedit.Adaptive`
+    solver, which solves each direction's whole span at once.
 
     Raises:
         FloatingPointError: if a velocity value is NaN or inf, naming ``"source velocity"`` or
@@ -213,8 +242,7 @@ def edit_by_inversion(
     solver = get_solver(method)
     times = check_grid(ts, decreasing=True).tolist()
     steps = len(times) - 1
-    n_max = steps if n_max is None else n_max
-    check_schedule(steps, n_max)
+    n_max = check_schedule(steps, steps if n_max is None else n_max)[0]
     if n_max == 0:
         return x_src.clone()
     first = steps - n_max
@@ -232,9 +260,10 @@ def sdedit(
     x_src: torch.Tensor,
     target: Velocity,
     ts: torch.Tensor,
+    *,
     n_max: int,
     generator: torch.Generator | None = None,
-    method: str | Solver = "euler",
+    method: str | Solver | Adaptive = "euler",
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """SDEdit (Meng et al., 2022) on a flow: noise ``x_src`` to ``t0 = ts[T - n_max]`` and sample the target.
@@ -250,7 +279,8 @@ def sdedit(
     solver = get_solver(method)
     times = check_grid(ts, decreasing=True).tolist()
     steps = len(times) - 1
-    check_schedule(steps, n_max)
+    n_max = check_schedule(steps, n_max)[0]
+    check_generator(generator)
     if n_max == 0:
         return x_src.clone()
     first = steps - n_max

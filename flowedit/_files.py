@@ -22,18 +22,45 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -
 
     The temporary name is ``.<stem>.<pid>.<8 hex digits><suffix>`` in the same folder (same file
     system, so the move is atomic; the suffix tells writers such as matplotlib or Pillow the format);
-    it is removed if ``write`` fails or is interrupted. Missing parent folders are created. A symbolic
-    link at ``path`` is replaced, never followed.
+    it is removed if ``write`` fails or is interrupted. Missing parent folders are created, and
+    removed again if the write fails. A symbolic link at ``path`` is replaced, never followed. An
+    error that names the hidden temporary file is raised again naming ``path``, the file the caller
+    asked for (same type; the original is its ``__cause__``).
     """
     path = Path(path)
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / _temporary_name(path)
     try:
         write(tmp)
         os.replace(tmp, path)
+    except Exception as err:
+        renamed = _naming_output(err, tmp, path)
+        if renamed is err:
+            raise
+        raise renamed from err
     finally:
         tmp.unlink(missing_ok=True)
+        if not path.exists():
+            for folder in created:  # innermost first; only folders this call made, and only if empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
     return path
+
+
+def _naming_output(err: Exception, tmp: Path, path: Path) -> Exception:
+    """``err`` with the temporary file's name replaced by the output's, or ``err`` itself if it does not name it."""
+    if isinstance(err, OSError) and tmp.name in f"{err.filename}{err.filename2}":
+        return type(err)(err.errno, err.strerror, str(path))
+    text = str(err)
+    if tmp.name not in text:
+        return err
+    try:
+        return type(err)(text.replace(str(tmp), str(path)).replace(tmp.name, path.name))
+    except Exception:  # an exception type that cannot be built from one message
+        return err
 
 
 def temporaries_of(path: str | os.PathLike) -> Iterator[Path]:

@@ -9,11 +9,15 @@ to ``ts[i + 1]``.
 from __future__ import annotations
 
 import math
+import operator
+from typing import Any
 
 import torch
 
 __all__ = [
+    "check_count",
     "check_grid",
+    "describe",
     "flux_mu",
     "flux_timesteps",
     "linear_timesteps",
@@ -61,10 +65,38 @@ def check_grid(ts: torch.Tensor, *, decreasing: bool | None = None, name: str = 
     return ts
 
 
+def check_count(value: Any, name: str, low: int = 0) -> int:
+    """``value`` as a Python int if it is an integer ``>= low``, else a one-line ``ValueError`` naming ``name``.
+
+    Python, numpy and 0-d torch integers are accepted (anything with ``__index__``); bools, floats
+    (even ``10.0``) and strings are refused.
+    """
+    # bools index as 0 and 1, a one-element tensor as its value: neither is a count
+    refused = isinstance(value, bool) or type(value).__name__ == "bool_"
+    refused = refused or (torch.is_tensor(value) and (value.dtype == torch.bool or value.ndim > 0))
+    try:
+        count = None if refused else operator.index(value)
+    except TypeError:
+        count = None
+    if count is None or count < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {describe(value)}")
+    return count
+
+
+def describe(value: Any) -> str:
+    """A short description of ``value`` for an error message: its repr if small, else its type and shape."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and len(shape) > 0:
+        dtype = getattr(value, "dtype", None)
+        return f"{type(value).__name__} of shape {tuple(shape)} and dtype {dtype}"
+    text = repr(value)
+    if not isinstance(value, int | float | str | type(None)):
+        text = f"{text} ({type(value).__name__})"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _check_steps(steps: int) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    return steps
+    return check_count(steps, "steps", 1)
 
 
 def linear_timesteps(steps: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:

@@ -8,6 +8,7 @@ integrating it down a grid samples, integrating it up inverts.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -15,7 +16,7 @@ import torch
 
 from ._grid import check_grid
 
-__all__ = ["CALLBACK_KEYS", "Euler", "Heun", "RK4", "SOLVERS", "Velocity", "integrate"]
+__all__ = ["CALLBACK_KEYS", "RK4", "SOLVERS", "Adaptive", "Euler", "Heun", "Solver", "Velocity", "integrate"]
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 Callback = Callable[[dict[str, Any]], None]
@@ -137,20 +138,71 @@ class RK4(Solver):
 SOLVERS: dict[str, Solver] = {"euler": Euler(), "heun": Heun(), "rk4": RK4()}
 
 
-def get_solver(method: str | Solver) -> Solver:
-    if isinstance(method, Solver):
+class Adaptive:
+    """An adaptive solver of a whole span: scipy's DOP853 (Hairer's 8th-order Runge-Kutta with step control).
+
+    Unlike a :class:`Solver`, which takes one step per grid interval, it integrates ``dz/dt = v(z, t)``
+    from ``ts[0]`` to ``ts[-1]`` in one call (as torchdiffeq's scipy wrapper does), choosing its own
+    steps to meet the relative and absolute tolerances ``rtol``/``atol`` on the flattened state; the
+    grid's points are only where the state is reported (dense output). The velocity is evaluated in
+    float64 whatever the state's dtype; the result has the state's dtype and device. Needs scipy.
+    """
+
+    order = 8
+
+    def __init__(self, rtol: float = 1e-10, atol: float = 1e-10):
+        if not (rtol > 0 and atol > 0):
+            raise ValueError(f"rtol and atol must be positive, got rtol={rtol!r}, atol={atol!r}")
+        self.rtol, self.atol = rtol, atol
+
+    def __repr__(self) -> str:
+        return f"Adaptive(rtol={self.rtol:g}, atol={self.atol:g})"
+
+    def solve(
+        self, velocity: Velocity, z: torch.Tensor, times: list[float], *, every_point: bool = True
+    ) -> list[torch.Tensor]:
+        """The states at ``times[1:]``, shape of ``z`` each, from ``z`` at ``times[0]`` (monotone floats).
+
+        With ``every_point=False`` only the state at ``times[-1]`` (a one-element list): no dense
+        output is built, which saves DOP853's three extra evaluations per step.
+        """
+        try:
+            from scipy.integrate import solve_ivp
+        except ImportError as err:  # pragma: no cover - scipy comes with the toy's dependencies
+            raise ImportError("the adaptive solver needs scipy: pip install scipy") from err
+        shape, like = z.shape, z
+
+        def rhs(time: float, flat):  # numpy in, numpy out
+            state = torch.from_numpy(flat).reshape(shape).to(like.device)
+            return velocity(state, float(time)).reshape(-1).detach().double().cpu().numpy()
+
+        flat = z.detach().reshape(-1).double().cpu().numpy()
+        span = (times[0], times[-1])
+        t_eval = times[1:] if every_point else None
+        sol = solve_ivp(rhs, span, flat, method="DOP853", t_eval=t_eval, rtol=self.rtol, atol=self.atol)
+        if not sol.success:
+            raise RuntimeError(f"adaptive ODE solve from t={span[0]} to t={span[1]} failed: {sol.message}")
+        columns = range(len(times) - 1) if every_point else [-1]
+        return [torch.from_numpy(sol.y[:, j].copy()).reshape(shape).to(like) for j in columns]
+
+
+def get_solver(method: str | Solver | Adaptive) -> Solver | Adaptive:
+    if isinstance(method, Solver | Adaptive):
         return method
     try:
         return SOLVERS[method]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(SOLVERS)}") from None
+        raise ValueError(
+            f"unknown method {method!r}; choose one of {sorted(SOLVERS)}, a Solver or an Adaptive solver"
+        ) from None
 
 
 def integrate(
     z: torch.Tensor,
     velocity: Velocity,
     ts: torch.Tensor,
-    method: str | Solver = "euler",
+    *,
+    method: str | Solver | Adaptive = "euler",
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """Solve ``dz/dt = velocity(z, t)`` from ``ts[0]`` to ``ts[-1]``, one step per grid interval.
@@ -159,8 +211,9 @@ def integrate(
         z: state at ``ts[0]``, any shape and floating dtype.
         velocity: ``velocity(z, t) -> v``, ``v`` of ``z``'s shape, ``t`` a Python float.
         ts: strictly monotone 1-D grid in ``[0, 1]``; decreasing samples, increasing inverts.
-        method: ``"euler"`` (order 1), ``"heun"`` (order 2), ``"rk4"`` (order 4),
-            or a :class:`Solver` instance.
+        method: ``"euler"`` (order 1), ``"heun"`` (order 2), ``"rk4"`` (order 4), a :class:`Solver`
+            instance (one step per interval), or an :class:`Adaptive` solver (one adaptive solve of the
+            whole span, reporting the state at every grid point).
         callback: called after every step with the dict of :data:`CALLBACK_KEYS` (``z`` at ``t_next``,
             ``t = ts[i]``, ``phase`` ``"integrate"``).
 
@@ -186,7 +239,7 @@ def _integrate(
     z: torch.Tensor,
     velocity: Velocity,
     times: list[float],
-    solver: Solver,
+    solver: Solver | Adaptive,
     callback: Callback | None,
     watch: _FiniteWatch,
     name: str = "velocity",
@@ -196,9 +249,24 @@ def _integrate(
     """:func:`integrate` on a checked grid, reporting to ``watch``; step ``j`` is called ``indices[j]``.
 
     ``indices`` (default ``range(len(times) - 1)``) maps each step to the index of its start time
-    in the caller's grid, so that callbacks and errors index the ``ts`` the user passed.
+    in the caller's grid, so that callbacks and errors index the ``ts`` the user passed. An
+    :class:`Adaptive` solver solves the span at once; its callbacks come after the solve, one per
+    grid interval, and an evaluation at time ``t`` is charged to the interval that holds ``t``.
     """
     indices = range(len(times) - 1) if indices is None else indices
+    if isinstance(solver, Adaptive):
+        up = times[-1] > times[0]
+        keys = times[:-1] if up else [-t for t in times[:-1]]  # increasing, for bisect
+
+        def located(x: torch.Tensor, t: float) -> torch.Tensor:
+            j = max(bisect.bisect_right(keys, t if up else -t) - 1, 0)
+            return watch.check(velocity(x, t), x, name, indices[j], t)
+
+        states = solver.solve(located, z, times, every_point=callback is not None)
+        if callback is not None:
+            for j, (i, t, t_next) in enumerate(zip(indices, times[:-1], times[1:], strict=True)):
+                callback(step_info(i, t, t_next, states[j], phase))
+        return states[-1]
 
     def checked(x: torch.Tensor, t: float) -> torch.Tensor:
         return watch.check(velocity(x, t), x, name, i, t)  # i: the step the loop below is on

@@ -17,6 +17,7 @@ A batch file is a list of entries::
 
 from __future__ import annotations
 
+import functools
 import os
 import unicodedata
 from dataclasses import dataclass, field, fields
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ._files import read_regular_file
-from ._records import short
+from ._text import short
+from .models._arguments import check_prompt
 from .models._settings import EditSettings
 
 __all__ = ["EditJob", "check_name", "load_jobs"]
@@ -32,7 +34,6 @@ __all__ = ["EditJob", "check_name", "load_jobs"]
 OVERRIDES = tuple(f.name for f in fields(EditSettings) if f.name != "seed")  # keys an entry may set
 MAX_BATCH_FILE_BYTES = 8 * 1024 * 1024  # tens of thousands of entries; parsing it takes seconds, not minutes
 MAX_NAME = 100  # characters of a code or image stem
-MAX_PROMPT = 2000  # characters; the text encoders read at most a few hundred tokens of it
 RESULTS = "results.jsonl"  # in the out-dir, beside the image folders
 LOCKS = ".flowedit-locks"
 
@@ -41,16 +42,17 @@ LOCKS = ".flowedit-locks"
 class EditJob:
     """One (image, source prompt, target prompt) edit of a batch file and where its output goes."""
 
-    image: Path
+    image: Path  # or, for a sweep of a picture held in memory, a flowedit._media.Source
     source_prompt: str
     target_prompt: str
     code: str
     output: Path
     overrides: dict[str, Any] = field(default_factory=dict)
     where: str = ""  # "FILE: entry N" for messages
-    mask: Path | None = None  # a local edit's mask image (white = edit)
+    mask: Path | None = None  # a local edit's mask image (white = edit), or a Source as ``image``
     feather: float = 0.0  # pixels of soft mask edge
     video: bool = False  # the input is a video (``input_video``); the output an MP4
+    seed: int | None = None  # the edit's own seed (a sweep's cell); None: derived from the run seed
 
     @property
     def media(self) -> str:
@@ -94,9 +96,11 @@ def _folded(output: Path) -> str:
 
 
 def _prompt(value: Any, where: str, key: str) -> str:
-    if len(value) > MAX_PROMPT:
-        _fail(where, f"key '{key}' holds a prompt of {len(value)} characters; at most {MAX_PROMPT} are read")
-    return value
+    """``value`` if it is a prompt (a string of at most ``MAX_PROMPT`` characters, UTF-8, no control characters)."""
+    try:
+        return check_prompt(value, f"key '{key}'")
+    except ValueError as err:
+        _fail(where, str(err))
 
 
 def _strings(value: Any, where: str, key: str) -> list[str]:
@@ -134,6 +138,51 @@ def _mask(entry: dict, where: str, batch_file: Path) -> tuple[Path | None, float
     return _path(entry, "mask", where, batch_file), float(feather)
 
 
+class _RepeatedKey(ValueError):
+    """A key given twice in one mapping of a batch file (YAML itself keeps the last value silently)."""
+
+
+def _check_repeated_keys(loader: Any, root: Any) -> None:
+    """Raise :class:`_RepeatedKey` naming the entry (the item of the top-level list), the key and both lines if a
+    mapping anywhere in the document ``root`` (a composed YAML node) holds a key twice. Each node is visited
+    once (an alias is not expanded again)."""
+    import yaml
+
+    top = list(enumerate(root.value, start=1)) if isinstance(root, yaml.SequenceNode) else [(0, root)]
+    stack, seen = [(number, node) for number, node in reversed(top)], set()
+    while stack:
+        number, node = stack.pop()
+        if id(node) in seen or isinstance(node, yaml.ScalarNode):
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((number, item) for item in node.value)
+            continue
+        lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            stack.extend([(number, key_node), (number, value_node)])
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key, line = loader.construct_object(key_node), key_node.start_mark.line + 1
+            if key in lines:
+                where = f"entry {number}: " if number else ""
+                raise _RepeatedKey(f"{where}key {short(key)} is given twice (lines {lines[key]} and {line}); keep one")
+            lines[key] = line
+
+
+@functools.cache
+def _strict_loader() -> type:
+    """YAML's safe loader (libyaml's C parser where it is installed) that refuses a key repeated in a mapping."""
+    import yaml
+
+    class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        def construct_document(self, node):
+            _check_repeated_keys(self, node)
+            return super().construct_document(node)
+
+    return StrictLoader
+
+
 def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
     """Read and validate a batch file (at most 8 MB); errors name the file, the entry and the key."""
     import yaml
@@ -141,7 +190,9 @@ def load_jobs(path: str | Path, out_dir: str | Path) -> list[EditJob]:
     path, out_dir = Path(path), Path(out_dir)
     try:
         text = read_regular_file(path, MAX_BATCH_FILE_BYTES, "batch file").decode("utf-8")
-        entries = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # safe, and fast with libyaml
+        entries = yaml.load(text, Loader=_strict_loader())  # safe, and fast with libyaml
+    except _RepeatedKey as err:
+        raise ValueError(f"{path}: {err}") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path}: a batch file must be UTF-8 text") from None
     except yaml.YAMLError as err:

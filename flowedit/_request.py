@@ -124,6 +124,11 @@ def edit_to_file(
         raise ValueError(f"the source {source} (or its mask) is not the one this request was made for")
     output = Path(output)
     settings = request.settings
+    outcome = {}
+    if request.media == "video":  # what the file will keep of the rate; refused now if it cannot hold it
+        from .models._video import stored_fps
+
+        outcome["fps"] = stored_fps(output, source.fps)
     local = {} if mask is None else {"mask": mask.picture, "feather": request.feather}
     bar = progress if not isinstance(progress, bool) else None
     with tqdm(
@@ -136,12 +141,9 @@ def edit_to_file(
         picture, result = editor.render(
             source.picture, request.source_prompt, request.target_prompt, settings, progress=bar or own, **local
         )
-    outcome = dict(result.outcome)
     if request.media == "video":
-        from .models._video import stored_fps
-
-        outcome |= {"frames": len(picture), "fps": stored_fps(output, source.fps)}
-    record = request.record(outcome) | (origin or {})
+        outcome["frames"] = len(picture)
+    record = request.record(result.outcome | outcome) | (origin or {})
     with uninterrupted():
         save_output(picture, output, record, source.fps)
         if results is not None:

@@ -96,18 +96,22 @@ def _dtype_name(dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def _prompts(args) -> None:
-    from .models._arguments import check_prompt
+def _prompts_and_feather(args) -> None:
+    """The options a model does not decide, named as the command line spells them."""
+    from .models._arguments import check_feather, check_prompt
 
     check_prompt(args.source, "--source")
     check_prompt(args.target, "--target")
+    check_feather(args.feather, "--feather")
+    if args.feather and args.mask is None:
+        raise ValueError(f"--feather {args.feather:g} softens a mask's edge; give --mask too, or leave --feather out")
 
 
 def _edit(args) -> int:
     """One image or video through the one request-to-file path; everything but the model is checked first."""
     from ._media import read_mask, read_source
     from ._request import EditRequest, check_local_edit, edit_to_file
-    from .models._video import VIDEO_SUFFIXES
+    from .models._video import VIDEO_SUFFIXES, stored_fps
 
     limits = _limits(args)
     video = args.video is not None
@@ -115,10 +119,12 @@ def _edit(args) -> int:
     check_media(args.model, video)
     given, out = Path(args.video if video else args.image), Path(args.out)
     _check_output(out, given, VIDEO_SUFFIXES if video else ())
-    _prompts(args)
+    _prompts_and_feather(args)
     defaults, options = _family_defaults(args.model), _options(args)
     settings = None if defaults is None else defaults.replace(**options, seed=args.seed)  # before the model loads
     source = read_source(given, media, limits)
+    if video:
+        stored_fps(out, source.fps)  # a rate the output cannot hold is refused now, not after the edit
     mask = None if args.mask is None else read_mask(args.mask, limits)
     method = settings.method if settings is not None else args.method or "flowedit"
     check_local_edit(media, method, mask is not None, args.feather)
@@ -239,7 +245,7 @@ def _sweep(args) -> int:
     check_grid(args.n_max_values, args.tar_guidance_values, args.seeds)  # from the lists' lengths, before any work
     video = args.video is not None
     check_media(args.model, video)
-    _prompts(args)
+    _prompts_and_feather(args)
     device, dtype = _device_and_dtype(args)
     load = _loader(args, device, dtype, limits)
 

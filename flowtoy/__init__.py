@@ -3,6 +3,8 @@
 :class:`GaussianMixture` gives closed-form velocities, denoisers and scores along the path
 ``z_t = (1 - t) x0 + t eps``; :mod:`flowtoy.paper` is the paper's 2-D experiment and
 :mod:`flowtoy.metrics` measures edits; :func:`explore` makes every setting a slider. Edits run on :mod:`flowedit`'s shared integrator.
+:class:`Settings` declares every setting once (type, bounds, help, default): the command line, the
+explorer and :func:`edit` derive from it.
 """
 
 import os
@@ -15,8 +17,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from . import metrics, paper  # noqa: E402
 from ._edit import METHODS, Adaptive, edit, gauss_hermite  # noqa: E402
 from ._mixture import GaussianMixture  # noqa: E402
+from ._settings import Settings  # noqa: E402
 
-__all__ = ["METHODS", "Adaptive", "Explorer", "GaussianMixture", "edit", "explore", "gauss_hermite", "metrics", "paper"]
+__all__ = [
+    "METHODS",
+    "Adaptive",
+    "Explorer",
+    "GaussianMixture",
+    "Settings",
+    "edit",
+    "explore",
+    "gauss_hermite",
+    "metrics",
+    "paper",
+]
 
 
 def __getattr__(name: str):

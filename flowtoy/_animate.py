@@ -15,6 +15,7 @@ from flowedit._files import write_atomically
 
 from ._mixture import GaussianMixture
 from ._plot_base import _PALETTE, Points, _check_2d, _means, _numpy, _square, _stars, mode_colors
+from ._settings import DEFAULT, check_setting
 
 __all__ = ["animate"]
 
@@ -25,7 +26,7 @@ def animate(
     colors: Points | Sequence[int],
     out: str | os.PathLike,
     *,
-    fps: int = 12,
+    fps: int = DEFAULT.fps,
     source: GaussianMixture | None = None,
     target: GaussianMixture | None = None,
     title: str = "",
@@ -55,10 +56,8 @@ def animate(
         )
     if phases is not None and len(phases) != len(frames):
         raise ValueError(f"frames {frames.shape} needs {len(frames)} phases, got {len(phases)}")
-    if fps < 1:
-        raise ValueError(f"fps must be a positive integer, got {fps}")
+    fps = check_setting("fps", fps)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     extra = [_means(m) for m in (source, target) if m is not None]
     xlim, ylim = _square(frames, *extra)
     fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ._settings import check_setting
+
 __all__ = ["digit_grid", "tradeoff_curve"]
 
 _SIDE = 8
@@ -33,7 +35,7 @@ def digit_grid(
     Pixels are shown on one fixed grey scale, [-1, 1] (black to white); the same column is the same
     source image in every row.
     """
-    columns = min(columns, len(x))
+    columns = min(check_setting("n", columns, "columns"), len(x))
     fig, axes = plt.subplots(1 + len(rows), 1, figsize=(0.72 * columns + 2.6, 0.78 * (1 + len(rows)) + 0.5))
     images = [x] + [r.images for r in rows]
     labels = [f"source: {source}s"] + [

@@ -30,21 +30,19 @@ from matplotlib.ticker import MaxNLocator
 from . import metrics, paper
 from ._edit import edit
 from ._mixture import GaussianMixture
+from ._settings import DEFAULT, setting
 
 __all__ = ["DEFAULTS", "EXPLORER_METHODS", "Explorer", "explore"]
 
 EXPLORER_METHODS = ("inversion", "flowedit", "flowedit-mean", "sdedit", "ot")
-DEFAULTS = {"weight": 0.5, "std": 1.0, "steps": 10, "n_max": 10, "n_avg": 1, "seed": 0, "n": 500}
+# The sliders: the settings of flowtoy.Settings that have a slider range, with their labels. The
+# explorer's own defaults: 10 steps (Euler inversion intermixes the modes there) and 500 points;
+# n_max follows the rule of every entry point (unset: T).
+_LABELS = {"weight": "source weight", "std": "std", "steps": "steps T", "n_max": "n_max", "n_avg": "n_avg"}
+_LABELS.update(seed="seed", n="points N")
+DEFAULTS = {name: getattr(DEFAULT, name) for name in _LABELS} | {"steps": 10, "n": 500}
+DEFAULTS["n_max"] = DEFAULTS["steps"]
 DEFAULT_METHODS = ("inversion", "flowedit")
-_SLIDERS = {  # name: (kind, low, high, step, description)
-    "weight": ("float", 0.05, 0.95, 0.05, "source weight"),
-    "std": ("float", 0.25, 4.0, 0.25, "std"),
-    "steps": ("int", 1, 100, 1, "steps T"),
-    "n_max": ("int", 1, 100, 1, "n_max"),
-    "n_avg": ("int", 1, 64, 1, "n_avg"),
-    "seed": ("int", 0, 999, 1, "seed"),
-    "n": ("int", 50, 3000, 50, "points N"),
-}
 _PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
@@ -96,17 +94,21 @@ class Explorer:
             raise ValueError(
                 f"unknown setting(s) {', '.join(unknown)}; choose from {', '.join([*DEFAULTS, 'methods'])}"
             )
-        values = {**DEFAULTS, "n_max": settings.get("steps", DEFAULTS["steps"]), **settings}
+        values = {**DEFAULTS, **settings}
+        if settings.get("n_max") is None:  # the rule of every entry point: n_max unset means T
+            values["n_max"] = values["steps"]
         methods = tuple(values.pop("methods", DEFAULT_METHODS))
         bad = [m for m in methods if m not in EXPLORER_METHODS]
         if bad or not methods:
             raise ValueError(f"methods must be some of {', '.join(EXPLORER_METHODS)}; got {methods!r}")
         self.controls: dict[str, Any] = {}
-        for name, (kind, low, high, step, label) in _SLIDERS.items():
-            value = values[name]
+        for name, label in _LABELS.items():
+            meta = setting(name)
+            low, high, step = meta.slider
+            value = meta.check(values[name], name)  # the type and bounds every entry point checks
             if not low <= value <= high:
-                raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
-            cls = widgets.FloatSlider if kind == "float" else widgets.IntSlider
+                raise ValueError(f"{name} must be in [{low}, {high}] (the slider's range), got {value!r}")
+            cls = widgets.FloatSlider if meta.kind is float else widgets.IntSlider
             self.controls[name] = cls(
                 value=value,
                 min=low,
@@ -127,7 +129,7 @@ class Explorer:
         self.figure = Figure()
         self.image = widgets.Image(format="png")
         self._status = widgets.HTML()
-        sliders = [self.controls[name] for name in _SLIDERS]
+        sliders = [self.controls[name] for name in _LABELS]
         self.widget = widgets.HBox([widgets.VBox([*sliders, self.controls["methods"], self._status]), self.image])
         self.update()
         for control in self.controls.values():

@@ -29,7 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from flowedit import check_generator
+
+from ._checks import check_dtype, check_int
 from ._kernels import posterior_sum, two_mode_velocity
+from ._settings import setting
 
 __all__ = ["GaussianMixture"]
 
@@ -114,6 +118,7 @@ class GaussianMixture:
     """
 
     def __init__(self, means: Any, covs: Any = 1.0, weights: Any = None, *, dtype: torch.dtype = torch.float64):
+        dtype = check_dtype(dtype)
         means = _tensor(means, dtype, "means")
         if means.ndim != 2 or means.shape[0] < 1 or means.shape[1] < 1:
             raise ValueError(f"means must have shape (K, d) with K, d >= 1, got {tuple(means.shape)}")
@@ -252,9 +257,12 @@ class GaussianMixture:
         return torch.logsumexp(logits, dim=-1).to(dtype).reshape(shape[:-1])
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` independent draws, shape ``(n, d)``; all randomness from ``generator``."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        """``n`` independent draws, shape ``(n, d)``; all randomness from ``generator``.
+
+        ``n`` is at most the bound of :class:`flowtoy.Settings`'s ``n`` (two million).
+        """
+        n = check_int(n, "n", 0, int(setting("n").high), setting("n").why)
+        check_generator(generator)
         device = generator.device if generator is not None else self.means.device
         means, lam, U, log_w = (
             p if p is None else p.to(device) for p in (self.means, self.lam, self.U, self.log_weights)

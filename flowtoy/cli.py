@@ -2,9 +2,11 @@
 
 ``flowtoy figure3`` (figure + metrics table), ``flowtoy sweep`` (regime maps), ``flowtoy animate``
 (a GIF of an edit over t), ``flowtoy compare`` (table only) and ``flowtoy digits`` (real 8x8 digits
-of one class edited into another by every method). Bad input exits with status 2 and
-one line on stderr; a file that cannot be written, with status 1; Ctrl-C with status 130 and one
-line (outputs are written atomically, so no partial file remains).
+of one class edited into another by every method). The options derive from
+:class:`flowtoy.Settings` (type, help, bounds); each command only chooses its defaults
+(:data:`COMMAND_DEFAULTS`). Every option is checked before anything is computed or written: bad
+input exits with status 2 and one line on stderr; a file that cannot be written, with status 1;
+Ctrl-C with status 130 and one line (outputs are written atomically, so no partial file remains).
 """
 
 from __future__ import annotations
@@ -20,20 +22,17 @@ import torch
 from flowedit._files import write_atomically
 
 from . import metrics, paper
+from ._cli_options import COMMAND_DEFAULTS, check_args, common_options, edit_options, option
 from ._edit import edit
+from ._settings import DEFAULT, Settings
 
-__all__ = ["compare", "main"]
+__all__ = ["COMMAND_DEFAULTS", "compare", "main"]
 
 OT_POINTS = 800  # the exact assignment is O(N^3): the OT row uses this many points
-# Upper bounds of the command-line sizes: beyond them a command would run for hours or exhaust memory.
-LIMITS = {"n": 1_000_000, "steps": 10_000, "n_avg": 1_000, "pairs": 100_000, "dpi": 1_200, "fps": 100}
 MAX_MESSAGE = 500  # characters of an error line
-MAX_STD = 1000.0  # spreads beyond this overflow the toy's densities
 
 
 def _setup(n: int, std: float, weights, seed: int):
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
     source, target = paper.source(std, weights), paper.target(std)
     return source, target, source.sample(n, torch.Generator().manual_seed(seed))
 
@@ -49,21 +48,25 @@ def _row(name: str, x, y, source, target, seconds: float) -> dict:
 
 
 def compare(
-    n: int = 4000,
-    std: float = 1.0,
+    n: int = COMMAND_DEFAULTS["compare"]["n"],
+    std: float = DEFAULT.std,
     weights: list[float] | None = None,
-    steps: int = 50,
-    n_max: int | None = None,
-    n_avg: int = 1,
-    seed: int = 0,
+    steps: int = DEFAULT.steps,
+    n_max: int | None = DEFAULT.n_max,
+    n_avg: int = DEFAULT.n_avg,
+    seed: int = DEFAULT.seed,
     *,
     outputs: dict | None = None,
 ) -> list[dict]:
     """Edit ``n`` source points of the paper's experiment with each method; one row of metrics per method.
 
     If ``outputs`` is a dict, it receives the edited points per method, the inverted noise
-    (key ``"noise"``), the source points ``"x"`` and the mixtures ``"source"``, ``"target"``. The OT row pairs the first ``min(n, 800)`` points with fresh target samples.
+    (key ``"noise"``), the source points ``"x"`` and the mixtures ``"source"``, ``"target"``. The OT row
+    pairs the first ``min(n, 800)`` points with fresh target samples. Every argument is checked first
+    (:class:`flowtoy.Settings`).
     """
+    s = Settings(n=n, std=std, steps=steps, n_max=n_max, n_avg=n_avg, seed=seed)
+    n, std, steps, n_max, n_avg, seed = s.n, s.std, s.steps, s.n_max, s.n_avg, s.seed
     source, target, x = _setup(n, std, weights, seed)
     noise = []
 
@@ -222,12 +225,6 @@ def _animate(args) -> None:
 def _digits(args) -> None:
     from . import digits, plot
 
-    for name in ("source", "target"):
-        digits._label(getattr(args, name))
-    if args.source == args.target:
-        raise ValueError(f"--source and --target are both {args.source}; an edit needs two different digits")
-    if args.n < 1:
-        raise ValueError(f"--n must be at least 1, got {args.n}")
     x, rows = digits.compare(args.source, args.target, steps=args.steps, n_max=args.n_max, seed=args.seed)
     grid = plot.digit_grid(
         x,
@@ -258,31 +255,6 @@ def _compare(args) -> None:
     print(_settings(args.n, args))
 
 
-def _common(p: argparse.ArgumentParser, n: int, per_mode: bool) -> None:
-    what = "half the source points: 2N in all, split between the modes by the weights" if per_mode else "source points"
-    p.add_argument("--n", type=int, default=n, help=f"{what} (default: {n})")
-    p.add_argument(
-        "--std", type=float, default=1.0, help="standard deviation of every mode (default: 1; not stated in the paper)"
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the source sample and of all noise (default: 0)")
-
-
-def _edit_options(p: argparse.ArgumentParser, steps: int = 50, why: str = "") -> None:
-    p.add_argument(
-        "--weights", type=float, nargs=2, metavar=("W1", "W2"), help="source mode weights summing to 1 (default: equal)"
-    )
-    p.add_argument(
-        "--steps",
-        type=int,
-        default=steps,
-        help=f"Euler steps T on a uniform grid from t=1 to 0 (default: {steps}{why})",
-    )
-    p.add_argument(
-        "--n-max", type=int, help="steps that edit (<= steps); inversion and SDEdit start at t = n_max/T (default: T)"
-    )
-    p.add_argument("--n-avg", type=int, default=1, help="FlowEdit noise draws averaged per step (default: 1)")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowtoy",
@@ -293,10 +265,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("figure3", help="the paper's Fig. 3 analogue (PNG) and a metrics table for every method")
     p.add_argument("--out", default="figure3.png", help="output image (default: figure3.png)")
-    _common(p, 2000, per_mode=True)
-    _edit_options(p, 10, "; coarse Euler inversion intermixes the modes, at 50 steps it hardly does")
-    p.add_argument("--pairs", type=int, default=60, help="source-to-edit lines drawn in the edit panels (default: 60)")
-    p.add_argument("--dpi", type=int, default=110, help="image resolution (default: 110)")
+    common_options(p, "figure3")
+    edit_options(p, "figure3", "; coarse Euler inversion intermixes the modes, at 50 steps it hardly does")
+    option(p, "pairs", "figure3")
+    option(p, "dpi", "figure3")
     p.set_defaults(run=_figure3)
 
     p = sub.add_parser(
@@ -305,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", default="sweep", help="output directory for regime_maps.png and sweep.json (default: sweep)"
     )
-    _common(p, 2000, per_mode=False)
+    common_options(p, "sweep")
     p.add_argument(
         "--steps", type=int, nargs="+", default=[2, 5, 10, 25, 50], help="step counts (default: 2 5 10 25 50)"
     )
@@ -316,15 +288,15 @@ def _parser() -> argparse.ArgumentParser:
         default=[0.5, 0.6, 0.7, 0.8, 0.9],
         help="weights of the lower-left source mode, each in (0, 1) (default: 0.5 ... 0.9)",
     )
-    p.add_argument("--dpi", type=int, default=110, help="image resolution (default: 110)")
+    option(p, "dpi", "sweep")
     p.set_defaults(run=_sweep)
 
     p = sub.add_parser("animate", help="a GIF of one edit over t")
     p.add_argument("--out", default="edit.gif", help="output GIF (default: edit.gif)")
     p.add_argument("--method", default="flowedit", choices=["flowedit", "flowedit-mean", "inversion", "sdedit"])
-    _common(p, 500, per_mode=True)
-    _edit_options(p)
-    p.add_argument("--fps", type=int, default=12, help="frames per second (default: 12)")
+    common_options(p, "animate")
+    edit_options(p, "animate")
+    option(p, "fps", "animate")
     p.set_defaults(run=_animate)
 
     p = sub.add_parser(
@@ -333,32 +305,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--source", type=int, default=3, help="source digit 0-9 (default: 3)")
     p.add_argument("--target", type=int, default=8, help="target digit 0-9 (default: 8)")
     p.add_argument("--out", default="digits.png", help="output image (default: digits.png)")
-    p.add_argument("--n", type=int, default=8, help="held-out images shown per method (default: 8; all are measured)")
-    p.add_argument("--steps", type=int, default=50, help="steps T on a uniform grid from t=1 to 0 (default: 50)")
-    p.add_argument("--n-max", type=int, default=40, help="steps that edit, for every method (default: 40)")
-    p.add_argument("--seed", type=int, default=0, help="seed of all noise (default: 0)")
-    p.add_argument("--dpi", type=int, default=110, help="image resolution (default: 110)")
+    option(p, "n", "digits", "held-out images shown per method (default: 8; all are measured)")
+    option(p, "steps", "digits", "steps T on a uniform grid from t=1 to 0")
+    option(p, "n_max", "digits", "steps that edit, for every method (<= steps)")
+    option(p, "seed", "digits", "seed of all noise")
+    option(p, "dpi", "digits")
     p.set_defaults(run=_digits)
 
     p = sub.add_parser("compare", help="the metrics table only")
-    _common(p, 4000, per_mode=False)
-    _edit_options(p)
+    common_options(p, "compare")
+    edit_options(p, "compare")
     p.set_defaults(run=_compare)
     return parser
-
-
-def _check_limits(args) -> None:
-    std = getattr(args, "std", None)
-    if std is not None and not std <= MAX_STD:
-        raise ValueError(f"--std {std} is over the limit of {MAX_STD:g}; the paper's modes lie 15 to 21 apart")
-    for name, high in LIMITS.items():
-        values = getattr(args, name, None)
-        for value in values if isinstance(values, list) else [values]:
-            if value is not None and value > high:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} {value} is over the limit of {high}; "
-                    "the command would run for hours or run out of memory"
-                )
 
 
 def _bounded(err: Exception) -> str:
@@ -370,7 +328,7 @@ def _bounded(err: Exception) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        _check_limits(args)
+        check_args(args)
         args.run(args)
     except ValueError as err:
         print(f"flowtoy: error: {_bounded(err)}", file=sys.stderr)

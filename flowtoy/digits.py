@@ -37,12 +37,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._checks import check_choice
 from ._mixture import GaussianMixture
+from ._settings import check_setting
 
 __all__ = [
     "COMPONENTS",
+    "N_MAX",
     "REG",
+    "STEPS",
     "TEST_FRACTION",
+    "check_label",
     "classify",
     "gaussian_ot_map",
     "load",
@@ -52,6 +57,7 @@ __all__ = [
 ]
 
 TEST_FRACTION = 0.3
+STEPS, N_MAX = 50, 40  # the digits experiment edits 40 of 50 steps (a partial edit: the trade-off's middle)
 COMPONENTS = 1
 REG = 1e-3
 SIDE = 8  # images are SIDE x SIDE
@@ -89,11 +95,11 @@ def load(split: str = "all", label: int | None = None) -> tuple[torch.Tensor, to
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
     keep = np.ones(len(labels), dtype=bool) if split == "all" else (test if split == "test" else ~test)
     if label is not None:
-        keep = keep & (labels == _label(label))  # a new array: the cached split stays as it is
+        keep = keep & (labels == check_label(label))  # a new array: the cached split stays as it is
     return torch.from_numpy(images[keep].copy()), torch.from_numpy(labels[keep].copy())
 
 
-def _label(label: int) -> int:
+def check_label(label: int) -> int:
     if isinstance(label, bool) or not isinstance(label, int | np.integer) or not 0 <= label <= 9:
         raise ValueError(f"a digit label must be an integer from 0 to 9, got {label!r}")
     return int(label)
@@ -136,7 +142,7 @@ def classify(x) -> torch.Tensor:
 
 def target_probability(x, label: int) -> float:
     """Mean probability that images ``x`` show digit ``label`` (the paper's "CLIP score" analogue)."""
-    return classify(x)[:, _label(label)].mean().item()
+    return classify(x)[:, check_label(label)].mean().item()
 
 
 def style_kept(x, y, source: GaussianMixture, target: GaussianMixture) -> float:
@@ -229,8 +235,8 @@ def compare(
     source: int,
     target: int,
     *,
-    steps: int = 50,
-    n_max: int = 40,
+    steps: int = STEPS,
+    n_max: int | None = N_MAX,
     n: int | None = None,
     seed: int = 0,
     methods=tuple(METHODS),
@@ -239,7 +245,8 @@ def compare(
     """Edit the held-out images of digit ``source`` (the first ``n``) into digit ``target`` by each method.
 
     Every method runs :func:`flowtoy.edit` on the class models (T = ``steps`` on the uniform grid,
-    ``n_max`` editing steps for FlowEdit, SDEdit and inversion alike; noise from ``seed``). With
+    ``n_max`` editing steps for FlowEdit, SDEdit and inversion alike, None for all ``T``; noise from
+    ``seed``). The digits experiment's default is 40 of 50 steps (:data:`N_MAX`, :data:`STEPS`). With
     single-component models and ``reference``, a last row ``"gaussian ot"`` applies the exact
     optimal-transport map (:func:`gaussian_ot_map`). Returns the source images and one :class:`Row` per method.
     """
@@ -247,6 +254,11 @@ def compare(
 
     from ._edit import edit
 
+    source, target = check_label(source), check_label(target)
+    steps, seed = check_setting("steps", steps), check_setting("seed", seed)
+    n_max = check_setting("n_max", n_max)
+    n = None if n is None else check_setting("n", n)
+    methods = [check_choice(m, "method", tuple(METHODS)) for m in methods]
     x = load("test", source)[0][:n]
     src, tar = model(source), model(target)
     rows = []
@@ -291,7 +303,7 @@ def tradeoff(
     pairs=None,
     n_max=(10, 20, 30, 40, 50),
     *,
-    steps: int = 50,
+    steps: int = STEPS,
     n: int | None = 20,
     seed: int = 0,
     methods=("flowedit", "inversion (euler)", "sdedit"),
@@ -305,7 +317,12 @@ def tradeoff(
     """
     from tqdm.auto import tqdm
 
-    pairs = tuple(pairs or [(s, t) for s in range(10) for t in range(10) if s != t])
+    pairs = tuple(
+        (check_label(s), check_label(t)) for s, t in (pairs or [(s, t) for s in range(10) for t in range(10) if s != t])
+    )
+    n_max = tuple(check_setting("n_max", k) for k in n_max)
+    if not (pairs and n_max):
+        raise ValueError("pairs and n_max must each hold at least one value")
     shape = (len(pairs), len(n_max))
     prob, cost, style = ({m: np.zeros(shape) for m in methods} for _ in range(3))
     for i, (s, t) in enumerate(tqdm(pairs, desc="class pairs", unit="pair", disable=not progress)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._checks import check_points
 from ._mixture import GaussianMixture
 
 __all__ = [
@@ -17,13 +18,27 @@ __all__ = [
 ]
 
 
-def _tensor(points) -> torch.Tensor:
-    points = points if torch.is_tensor(points) else torch.as_tensor(np.asarray(points))
-    return points if points.is_floating_point() else points.to(torch.float64)
+MAX_PAIRWISE = 20_000  # points per sample of energy_distance: its (N, M) distance matrices grow as N M
+MAX_ASSIGNMENT = 3_000  # points of ot_cost's exact assignment, O(N^3) (as flowtoy.edit's method "ot")
+
+
+def _tensor(points, name: str = "points") -> torch.Tensor:
+    """Points ``(N, d)`` as a floating tensor (integer or numpy points become float64), checked finite."""
+    shape = tuple(points.shape) if hasattr(points, "shape") else np.shape(points)
+    if len(shape) != 2:
+        raise ValueError(f"{name} must have shape (N, d), got {shape}")
+    return check_points(points, name, shape[1])
+
+
+def _at_most(x: torch.Tensor, limit: int, what: str) -> None:
+    if len(x) > limit:
+        raise ValueError(
+            f"{what} of {len(x)} points is over the limit of {limit}; a larger one runs for hours or exhausts memory"
+        )
 
 
 def _pair(x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = _tensor(x), _tensor(y)
+    x, y = _tensor(x, "x"), _tensor(y, "y")
     if x.shape != y.shape or x.ndim != 2:
         raise ValueError(f"x and y must both have shape (N, d), got {tuple(x.shape)} and {tuple(y.shape)}")
     return x, y.to(x)
@@ -61,9 +76,11 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
 
     The V-statistic form: each sample's mean pairwise distance includes its zero diagonal.
     """
-    x, y = _tensor(x), _tensor(y)
+    x, y = _tensor(x, "x"), _tensor(y, "y")
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"samples must have shapes (N, d) and (M, d), got {tuple(x.shape)} and {tuple(y.shape)}")
+    _at_most(x, MAX_PAIRWISE, "a sample")
+    _at_most(y, MAX_PAIRWISE, "a sample")
     y = y.to(x)
     return (2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()).item()
 
@@ -77,6 +94,7 @@ def ot_cost(x: torch.Tensor, y: torch.Tensor) -> float:
     from scipy.optimize import linear_sum_assignment
 
     x, y = _pair(x, y)
+    _at_most(x, MAX_ASSIGNMENT, "an exact assignment")
     cost = torch.cdist(x, y).square().cpu().numpy()
     rows, cols = linear_sum_assignment(cost)
     return float(cost[rows, cols].mean())

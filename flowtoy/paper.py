@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 
 from ._mixture import GaussianMixture
+from ._settings import check_setting
 
 __all__ = ["SOURCE_MEANS", "TARGET_MEANS", "source", "target"]
 
@@ -24,8 +25,7 @@ TARGET_MEANS = ((-15.0, 0.0), (0.0, 15.0))
 
 
 def _preset(means, std: float, weights: Sequence[float] | None) -> GaussianMixture:
-    if not std > 0:
-        raise ValueError(f"std must be positive, got {std!r}")
+    std = check_setting("std", std)
     return GaussianMixture(torch.tensor(means, dtype=torch.float64), std**2, weights)
 
 

@@ -38,6 +38,7 @@ from ._plot_base import (
     _stars,
     mode_colors,
 )
+from ._settings import DEFAULT, check_setting
 from .sweep import Sweep
 
 __all__ = [
@@ -91,8 +92,7 @@ def figure3(
         titles = _figure3_titles(steps, n_max)
     if len(titles) != 4:
         raise ValueError(f"titles must hold 4 strings, got {len(titles)}")
-    if pairs < 0:
-        raise ValueError(f"pairs must be >= 0, got {pairs}")
+    pairs, seed = check_setting("pairs", pairs), check_setting("seed", seed)
     colors = mode_colors(_modes(x, source))
     shown = np.random.default_rng(seed).choice(len(x), min(pairs, len(x)), replace=False)
     xlim, ylim = _square(x, y_inv, y_fe, _means(target), _means(source))
@@ -147,6 +147,7 @@ def trajectories(
     if not paths:
         raise ValueError("paths is empty; pass {method: (S, N, 2) positions}")
     arrays = {name: _numpy(p, f"paths[{name!r}]", ndim=3) for name, p in paths.items()}
+    n_show, seed = check_setting("pairs", n_show, "n_show"), check_setting("seed", seed)
     rng = np.random.default_rng(seed)
     picks = {name: rng.choice(a.shape[1], min(n_show, a.shape[1]), replace=False) for name, a in arrays.items()}
     shown = [a[:, picks[name]] for name, a in arrays.items()]
@@ -178,7 +179,7 @@ def velocity_field(
     t: float,
     *,
     extent: tuple[float, float, float, float] | None = None,
-    grid: int = 25,
+    grid: int = DEFAULT.grid,
     ax: Axes | None = None,
 ) -> Figure:
     """The marginal density ``p_t`` (filled contours) and the velocity ``v(z, t)`` (arrows) of ``mixture``.
@@ -190,6 +191,7 @@ def velocity_field(
     largest marginal standard deviations. Draws into ``ax`` when given and returns its figure.
     """
     _check_2d(mixture)
+    grid = check_setting("grid", grid)
     if not 0.0 <= t <= 1.0:
         raise ValueError(f"t must lie in [0, 1] (0 = data, 1 = noise), got {t!r}")
     marginal = mixture.marginal(t)

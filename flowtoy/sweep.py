@@ -10,7 +10,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics, paper
-from ._edit import edit
+from ._checks import check_choice
+from ._edit import METHODS, edit
+from ._settings import DEFAULT, check_setting
 
 __all__ = ["Sweep", "sweep"]
 
@@ -37,9 +39,9 @@ def sweep(
     weights: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9),
     methods: Sequence[str] = ("inversion", "flowedit"),
     *,
-    n: int = 2000,
-    std: float = 1.0,
-    seed: int = 0,
+    n: int = DEFAULT.n,
+    std: float = DEFAULT.std,
+    seed: int = DEFAULT.seed,
     progress: bool = True,
 ) -> Sweep:
     """Edit ``n`` points of the paper's source (first-mode weight ``w``) to its target, for every ``(w, steps)``.
@@ -48,11 +50,12 @@ def sweep(
     output matches the target distribution must then send part of the heavier mode to the other
     target mode. Coarse Euler inversion also crosses at equal weights. Shows a progress bar.
     """
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    for w in weights:
-        if not 0 < w < 1:
-            raise ValueError(f"weights are first-mode weights strictly between 0 and 1, got {w}")
+    n, std, seed = check_setting("n", n), check_setting("std", std), check_setting("seed", seed)
+    steps = [check_setting("steps", s) for s in steps]
+    weights = [check_setting("weight", w, "weights") for w in weights]  # the first mode's, in (0, 1)
+    methods = [check_choice(m, "method", METHODS) for m in methods]
+    if not (steps and weights and methods):
+        raise ValueError("steps, weights and methods must each hold at least one value")
     shape = (len(weights), len(steps))
     crossing = {m: np.zeros(shape) for m in methods}
     cost = {m: np.zeros(shape) for m in methods}

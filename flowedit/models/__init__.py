@@ -3,17 +3,21 @@
 diffusers, transformers and PIL are imported lazily, only when a pipeline is built or loaded.
 """
 
+from ._adapter import Adapter
 from ._editor import DEFAULTS, Editor, EditResult, load
 from ._families import FAMILIES, Family
-from ._flux import FluxAdapter, PackedLayout, flux_timestep
-from ._flux2 import Flux2Adapter
-from ._qwen import QwenImageAdapter
-from ._sd3 import SD3Adapter, sd3_timestep
+from ._flux import flux_timestep
+from ._latents import PackedLayout
+from ._sd3 import sd3_timestep
 from ._settings import EditSettings
 from ._video import Clip, read_video, save_video, video_record
-from ._wan import WanAdapter, wan_timestep
+from ._wan import wan_timestep
+
+# One adapter runs every family (its row says what differs); the per-family names of earlier versions remain.
+SD3Adapter = FluxAdapter = Flux2Adapter = QwenImageAdapter = WanAdapter = Adapter
 
 __all__ = [
+    "Adapter",
     "DEFAULTS",
     "Clip",
     "FAMILIES",

@@ -1,4 +1,4 @@
-"""Pieces shared by the model adapters: conditioning batches, finite checks, image conversion."""
+"""Pieces shared by the adapter and the editor: branches, conditioning batches, finite checks, cropping."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ class Branch:
     pooled: torch.Tensor | None
     guidance: float
     mask: torch.Tensor | None = None
+    extra: tuple[torch.Tensor, ...] = ()  # more per-row conditioning (rows, ...): a second encoder's, for one
 
     @property
     def rows(self) -> int:
@@ -54,72 +55,6 @@ class Encoded(NamedTuple):
 
     latents: torch.Tensor
     layout: Any = None
-
-
-class Adapter:
-    """What every family's adapter shares: velocities built on ``_forward``, and the VAE's shift/scale convention.
-
-    Subclasses set ``kind`` and implement ``_forward(latents, branches, t, cache, layout) -> velocities``
-    (one transformer call for all rows of all branches), ``encode_image`` (pixels -> :class:`Encoded`),
-    ``decode_latents(x, layout)``, ``timesteps`` and ``encode_prompt``.
-    """
-
-    kind: str
-
-    def __init__(self, pipe, vae_factor: int):
-        self.pipe, self.vae_factor = pipe, vae_factor
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Read the pipeline's device and dtype (each lookup walks every module: done once per edit)."""
-        self.device, self.dtype = self.pipe._execution_device, self.pipe.transformer.dtype
-
-    @torch.no_grad()
-    def _vae_encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """``pixels`` (B, 3, H, W) in [-1, 1] -> float32 latents ``(mode - shift) * scale`` (B, C, H/f, W/f)."""
-        self.refresh()
-        vae = self.pipe.vae
-        mode = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode()
-        x = (mode.float() - vae.config.shift_factor) * vae.config.scaling_factor
-        return check_finite(x, "the VAE latent of the source image", vae.dtype)
-
-    @torch.no_grad()
-    def _vae_decode(self, x: torch.Tensor) -> torch.Tensor:
-        """Latents (B, C, h, w) -> pixels (B, 3, H, W) in [-1, 1]."""
-        vae = self.pipe.vae
-        z = x / vae.config.scaling_factor + vae.config.shift_factor
-        pixels = vae.decode(z.to(vae.dtype), return_dict=False)[0].float()
-        return check_finite(pixels, "the decoded image", vae.dtype)
-
-    def velocity_pair(self, source: Branch, target: Branch, layout: Any = None):
-        """``(z_src, z_tar, t) -> (v_src, v_tar)`` for ``z`` of shape (n_avg, B, ...): both branches and all
-        draws in ONE transformer call per step; ``z_src = None`` evaluates the target alone. ``layout`` is
-        the :class:`Encoded` layout of the latents being edited."""
-        cache: dict = {}
-
-        def pair(z_src, z_tar, t):
-            if z_src is None:
-                (v_tar,) = self._forward([z_tar.flatten(0, 1)], [target], t, cache, layout)
-                return None, v_tar.reshape(z_tar.shape)
-            latents = [z_src.flatten(0, 1), z_tar.flatten(0, 1)]
-            v_src, v_tar = self._forward(latents, [source, target], t, cache, layout)
-            return v_src.reshape(z_src.shape), v_tar.reshape(z_tar.shape)
-
-        return pair
-
-    def velocity(self, branch: Branch, layout: Any = None):
-        """A plain velocity ``v(z, t)`` for one prompt (for inversion and SDEdit), latents of ``layout``."""
-        cache: dict = {}
-        return lambda z, t: self._forward([z], [branch], t, cache, layout)[0]
-
-
-def latent_statistics(vae, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The causal video VAE's per-channel ``latents_mean`` and ``latents_std`` (Qwen-Image, Wan), shaped
-    (1, C, 1, 1, 1), float32: latents are ``(mode - mean) / std``."""
-    config = vae.config
-    mean = torch.tensor(config.latents_mean, dtype=torch.float32, device=device).view(1, -1, 1, 1, 1)
-    std = torch.tensor(config.latents_std, dtype=torch.float32, device=device).view(1, -1, 1, 1, 1)
-    return mean, std
 
 
 def classifier_free(uncond: torch.Tensor, cond: torch.Tensor, scale: float) -> torch.Tensor:

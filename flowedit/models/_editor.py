@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -11,11 +12,13 @@ from typing import Any
 import torch
 
 from .._edit import edit_by_inversion, flowedit, sdedit
-from .._records import short
-from ._common import Adapter, center_crop_to_multiple, check_finite, non_finite_hint
+from .._text import short
+from ._adapter import Adapter
+from ._arguments import as_dtype, as_picture, check_feather, check_prompt
+from ._common import center_crop_to_multiple, check_finite, non_finite_hint
 from ._families import FAMILIES, Family, family_of
 from ._images import ImageLimits, open_image, to_rgb
-from ._masks import latent_mask, pixel_mask
+from ._masks import latent_mask, open_mask, pixel_mask
 from ._settings import EditSettings
 from ._video import Clip, fit_frames, read_video
 
@@ -63,18 +66,20 @@ class EditResult:
 
 class Editor:
     """Edits images with one pipeline of a supported :class:`~flowedit.models.Family`; build with :func:`load`
-    or :meth:`from_pipeline`. ``defaults`` are the family's settings."""
+    or :meth:`from_pipeline`. ``defaults`` are the family's settings; ``model`` names the model as it was loaded
+    (a hub id, a local directory or ``tiny-<family>``), as records state it."""
 
-    def __init__(self, adapter: Adapter, family: Family, limits: ImageLimits | None = None):
-        self.adapter, self.family = adapter, family
+    def __init__(self, adapter: Adapter, family: Family, limits: ImageLimits | None = None, model: str | None = None):
+        self.adapter, self.family, self.model = adapter, family, model or family.name
         self.defaults = family.defaults
         self.limits = limits or ImageLimits()  # the largest image file and pixel count accepted from a path
 
     @classmethod
-    def from_pipeline(cls, pipe) -> Editor:
-        """An editor for a loaded diffusers pipeline; its family is read from the pipeline (``TypeError`` if none)."""
+    def from_pipeline(cls, pipe, model: str | None = None) -> Editor:
+        """An editor for a loaded diffusers pipeline; its family is read from the pipeline (``TypeError`` if none).
+        ``model`` names it in records (default: the pipeline's ``name_or_path``, else the family's name)."""
         family = family_of(pipe)
-        return cls(family.adapter(pipe), family)
+        return cls(Adapter(pipe, family), family, model=model or getattr(pipe, "name_or_path", None))
 
     @property
     def pipe(self):
@@ -85,10 +90,10 @@ class Editor:
         return self.defaults.replace(**overrides)
 
     def load_image(self, image):
-        """A PIL image (or a path to one, read within :attr:`limits`) as 8-bit RGB, EXIF orientation
-        applied (see :func:`~flowedit.models._images.to_rgb` for the modes), center-cropped to a multiple
-        of the model's factor."""
-        image = open_image(image, self.limits) if isinstance(image, str | Path) else to_rgb(image)
+        """A PIL image (or a path to one, read within :attr:`limits`, or a uint8 array (H, W), (H, W, 3) or
+        (H, W, 4)) as 8-bit RGB, EXIF orientation applied (see :func:`~flowedit.models._images.to_rgb` for the
+        modes), center-cropped to a multiple of the model's factor."""
+        image = open_image(image, self.limits) if isinstance(image, str | Path) else to_rgb(as_picture(image))
         return center_crop_to_multiple(image, self.adapter.vae_factor)
 
     @property
@@ -124,10 +129,11 @@ class Editor:
         return picture, pixels
 
     def load_mask(self, mask, image, feather: float = 0.0):
-        """``mask`` (a PIL image or a path, read within :attr:`limits`; white = edit) as a mode-"L" mask of the
-        loaded ``image``'s size, feathered by ``feather`` pixels (see :func:`~flowedit.models._masks.pixel_mask`)."""
+        """``mask`` (a PIL image, a uint8 array or a path, read within :attr:`limits`; white = edit; alpha is
+        ignored) as a mode-"L" mask of the loaded ``image``'s size, feathered by ``feather`` pixels (see
+        :func:`~flowedit.models._masks.pixel_mask`)."""
         if isinstance(mask, str | Path):
-            mask = open_image(mask, self.limits)
+            mask = open_mask(mask, self.limits)
         return pixel_mask(mask, image.size, feather)
 
     def edit_latents(
@@ -148,6 +154,7 @@ class Editor:
         """
         adapter, s = self.adapter, settings.check()
         start = time.perf_counter()
+        _check_request(source_prompt, target_prompt, mask, feather)
         if mask is not None and self.video:
             raise ValueError(f"a mask applies to image families; {self.family.name} edits videos")
         picture, pixels = self._pixels(image)
@@ -178,12 +185,23 @@ class Editor:
             if s.method == "flowedit":
                 pair = counted(adapter.velocity_pair(src, tar, layout))
                 local = None if mask is None else latent_mask(mask, x, layout)
-                y = flowedit(x, pair, ts, s.n_max, s.n_min, s.n_avg, generator, step, local)
+                y = flowedit(
+                    x,
+                    pair,
+                    ts,
+                    n_max=s.n_max,
+                    n_min=s.n_min,
+                    n_avg=s.n_avg,
+                    generator=generator,
+                    callback=step,
+                    mask=local,
+                )
             elif s.method == "inversion":
                 v_src, v_tar = counted(adapter.velocity(src, layout)), counted(adapter.velocity(tar, layout))
-                y = edit_by_inversion(x, v_src, v_tar, ts, s.n_max, "euler", step)
+                y = edit_by_inversion(x, v_src, v_tar, ts, n_max=s.n_max, method="euler", callback=step)
             else:
-                y = sdedit(x, counted(adapter.velocity(tar, layout)), ts, s.n_max, generator, "euler", step)
+                v_tar = counted(adapter.velocity(tar, layout))
+                y = sdedit(x, v_tar, ts, n_max=s.n_max, generator=generator, method="euler", callback=step)
         except FloatingPointError as err:
             raise FloatingPointError(f"the model's {err}; {non_finite_hint(adapter.dtype)}") from None
         check_finite(y, "the edited latent", adapter.dtype)
@@ -229,9 +247,44 @@ class Editor:
         """
         from tqdm import tqdm
 
+        _check_request(source_prompt, target_prompt, mask, feather)
         settings = self.settings(**options)
         with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
             return self.render(image, source_prompt, target_prompt, settings, bar, mask=mask, feather=feather)[0]
+
+
+def _check_request(source_prompt: Any, target_prompt: Any, mask: Any, feather: Any) -> None:
+    """The prompts and the local edit of one edit, checked before any model work (one ``ValueError`` line)."""
+    check_prompt(source_prompt, "source_prompt")
+    check_prompt(target_prompt, "target_prompt")
+    check_feather(feather)
+    if mask is None and feather != 0:
+        raise ValueError(f"feather={feather!r} softens a mask's edge, and no mask is given; pass mask=... too")
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
+def _local_problem(model: str) -> str | None:
+    """Why ``model`` cannot be a pipeline, told from the file system alone; None if it may be one."""
+    path = Path(model).expanduser()
+    try:
+        if path.is_dir():
+            return None if (path / "model_index.json").is_file() else "the folder holds no model_index.json"
+        if path.exists():
+            return "it is a file; give the folder that holds model_index.json"
+    except OSError as err:
+        return f"it cannot be read ({err.strerror})"
+    if not _HUB_ID.fullmatch(model):
+        return "no such folder, and it is not a hub id (owner/name)"
+    return None
+
+
+def _load_problem(model: str, err: BaseException) -> str:
+    """Our own words for a failed ``from_pretrained`` (diffusers' cite a stack trace the user never sees)."""
+    if Path(model).expanduser().is_dir():
+        return f"its model_index.json or a component folder is incomplete or damaged ({type(err).__name__})"
+    return "no such local folder, and the hub has no such pipeline or cannot be reached (none is in its cache)"
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -264,36 +317,51 @@ def default_dtype(device: torch.device) -> torch.dtype:
 
 
 def load(
-    model: str, device: str | torch.device | None = None, dtype: torch.dtype | None = None, offload: bool = False
+    model: str,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    offload: bool = False,
 ) -> Editor:
     """An :class:`Editor` for a hub id or local directory of a supported pipeline (``from_pretrained``).
 
     ``"tiny-<family>"`` (``tiny-sd3``, ``tiny-sd35``, ``tiny-flux``, ``tiny-flux-schnell``: see ``flowedit models``)
     builds that family's offline random-weight pipeline from :mod:`flowedit.testing`.
-    ``dtype`` defaults to bfloat16 on CUDA and float32 on CPU. ``offload=True`` keeps the modules on
-    the CPU and moves each to the GPU only while it runs (diffusers' model CPU offload).
+    ``dtype`` (a torch dtype, or ``"float16"``, ``"bfloat16"``, ``"float32"``) defaults to bfloat16 on CUDA and
+    float32 on CPU. ``offload=True`` keeps the modules on the CPU and moves each to the GPU only while it runs
+    (diffusers' model CPU offload). A model that cannot be loaded is one ``OSError`` line saying why (no such
+    folder, not a pipeline folder, not on the hub or in its cache) and how to fetch it.
     """
+    if not isinstance(model, str | Path) or not str(model):
+        raise ValueError(f"model must be a hub id, a local folder or tiny-<family>, got {short(model)}")
+    if not isinstance(offload, bool):
+        raise ValueError(f"offload must be True or False, got {short(offload)}")
+    model = str(model)
     device = resolve_device(device)
-    dtype = default_dtype(device) if dtype is None else dtype
+    dtype = default_dtype(device) if dtype is None else as_dtype(dtype)
     if model.startswith("tiny-"):
         if model[5:] not in FAMILIES:
             names = ", ".join(f"tiny-{name}" for name in FAMILIES)
             raise ValueError(f"no offline model {short(model)}; the offline models are {names}")
-        return Editor.from_pipeline(FAMILIES[model[5:]].tiny(dtype=dtype).to(device))
+        return Editor.from_pipeline(FAMILIES[model[5:]].tiny(dtype=dtype).to(device), model)
     try:
         from diffusers import DiffusionPipeline
     except ImportError as err:
         raise ImportError("flowedit.load needs the models extra: pip install 'flowtoy-flowedit[models]'") from err
-    try:
-        pipe = DiffusionPipeline.from_pretrained(model, torch_dtype=dtype)
-    except (OSError, ValueError) as err:
-        raise OSError(
-            f"could not load the pipeline {model!r} ({type(err).__name__}: {short(str(err).splitlines()[0], 160)}). "
-            "Pass a local directory that holds the model (model_index.json and its folders), e.g. one made with "
-            "`huggingface-cli download <model id> --local-dir DIR` on a machine with access to the hub"
-        ) from err
+    advice = (
+        "Pass a local directory that holds the model (model_index.json and its folders), e.g. one made with "
+        "`huggingface-cli download <model id> --local-dir DIR` on a machine with access to the hub"
+    )
+    problem = _local_problem(model)
+    if problem is None:
+        try:
+            pipe = DiffusionPipeline.from_pretrained(model, torch_dtype=dtype)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:  # diffusers' many ways to fail
+            problem = _load_problem(model, err)
+    if problem is not None:
+        shown = repr(model) if len(model) <= 200 else repr(model[:200]) + "..."
+        raise OSError(f"could not load the pipeline {shown}: {problem}. {advice}") from None
     if offload and device.type == "cuda":
         pipe.enable_model_cpu_offload(device=device)
     else:
         pipe = pipe.to(device)
-    return Editor.from_pipeline(pipe)
+    return Editor.from_pipeline(pipe, model)

@@ -6,10 +6,12 @@ memory runs out, hangs on a FIFO, decodes a 300 KB PNG of 10000x10000 pixels int
 Here every step is bounded and every failure is one ``ValueError`` line that names the file and the fix:
 
     read_image_file   regular files only, at most ``ImageLimits.max_bytes`` bytes (CLI ``--max-file-size``, MB)
-    decode_image      width * height checked against ``ImageLimits.max_pixels`` (CLI ``--max-pixels``) from the
+    decode_frame      width * height checked against ``ImageLimits.max_pixels`` (CLI ``--max-pixels``) from the
                       header, BEFORE any pixel is decoded (nested images too); first frame; EXIF orientation
-                      applied; :func:`to_rgb`
-    open_image        both
+                      applied; a file Pillow cannot read is named by its kind, never quoted
+    decode_image      :func:`decode_frame` + :func:`to_rgb` (alpha over white): a source image
+    open_image        read_image_file + decode_image
+    to_gray           any mode as "L", alpha ignored: how a mask is read (flowedit.models._masks)
 
 PIL and numpy are imported inside the functions, so importing ``flowedit.models`` stays light.
 """
@@ -17,6 +19,7 @@ PIL and numpy are imported inside the functions, so importing ``flowedit.models`
 from __future__ import annotations
 
 import io
+import re
 import struct
 import threading
 import warnings
@@ -44,7 +47,7 @@ _PREMULTIPLIED = ("RGBa", "La")
 _DECODED_WHILE_OPENING = ("ICO",)  # Pillow formats whose open() already decodes pixels
 # Image.MAX_IMAGE_PIXELS is module state of Pillow: concurrent decode_image calls must not interleave the
 # save / set / restore below (a lost restore would leave Pillow's check off for the whole process).
-_PILLOW_GLOBALS = threading.Lock()
+PILLOW_GLOBALS = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def read_image_file(path, limits: ImageLimits = ImageLimits(), what: str = "imag
     )
 
 
-def _check_size(size: tuple[int, int], limits: ImageLimits, name: str, what: str = "image") -> None:
+def check_size(size: tuple[int, int], limits: ImageLimits, name: str, what: str = "image") -> None:
     width, height = size
     if width < 1 or height < 1:
         raise _Refused(f"{name}: {what} is {width}x{height} pixels, which is empty")
@@ -104,7 +107,7 @@ def _check_size(size: tuple[int, int], limits: ImageLimits, name: str, what: str
         )
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 3] + "..."
 
@@ -126,7 +129,12 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
 
 
 def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), name: str = "image") -> Image.Image:
-    """An 8-bit RGB PIL image (fully loaded, detached from `data`) of the first frame, EXIF orientation applied.
+    """:func:`decode_frame` + :func:`to_rgb`: an 8-bit RGB image, loaded, EXIF orientation applied."""
+    return to_rgb(decode_frame(data, limits, name))
+
+
+def decode_frame(data: bytes, limits: ImageLimits = ImageLimits(), name: str = "image") -> Image.Image:
+    """The first frame of `data` in its own mode (fully loaded, detached from `data`), EXIF orientation applied.
 
     No pixel is decoded before width * height is checked against ``limits.max_pixels``: Pillow's own bomb
     check (``Image.MAX_IMAGE_PIXELS``, which it applies to the header at open and to images nested in the
@@ -134,59 +142,104 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), name: str = "
     is an error, under a lock and restored in ``finally``. When it fires, the header is read once more with
     the check off, only to name the size in our message (Pillow's message states neither the size nor the
     fix). Then: EPS is refused (Pillow would run Ghostscript on untrusted input), ``load()``, the size is
-    checked again (ICO and ICNS pick their size while loading), ``ImageOps.exif_transpose``, :func:`to_rgb`.
+    checked again (ICO and ICNS pick their size while loading), ``ImageOps.exif_transpose``.
 
     Multi-frame files (GIF, APNG, TIFF): the first frame; ICO: the largest entry, as Pillow opens it.
-    `name` only labels the messages (a path, or "image").
+    `name` only labels the messages (a path, or "image"). No message quotes the file's content: data Pillow
+    cannot read is named by its kind (:func:`file_kind`), and byte strings in Pillow's own words are left out.
 
     Raises:
-        ValueError: one line starting with `name`: ``not an image Pillow can read (...)``,
+        ValueError: one line starting with `name`: ``not an image Pillow can read (<its kind>)``,
             ``image is WxH = N pixels, over the limit of M pixels; raise it with --max-pixels ...``,
             ``an image inside the file is over the limit of M pixels (...)``, ``cannot decode the image,
             it is truncated or corrupt (...)``, ``EPS images are refused ...``.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    with _PILLOW_GLOBALS, warnings.catch_warnings():
+    with PILLOW_GLOBALS, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         saved = Image.MAX_IMAGE_PIXELS
         try:
             Image.MAX_IMAGE_PIXELS = limits.max_pixels
             try:
                 with Image.open(io.BytesIO(data)) as opened:
-                    _check_size(opened.size, limits, name)  # Pillow checked it already, but not for empty images
+                    check_size(opened.size, limits, name)  # Pillow checked it already, but not for empty images
                     if opened.format == "EPS":
                         raise _Refused(
                             f"{name}: EPS images are refused (Pillow would run Ghostscript on them); "
                             f"convert it to PNG first"
                         )
                     opened.load()
-                    _check_size(opened.size, limits, name)
+                    check_size(opened.size, limits, name)
                     image = ImageOps.exif_transpose(opened)  # a new image (a copy if there is no orientation)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
                 Image.MAX_IMAGE_PIXELS = None
                 size = _header_size(data)
                 if size is not None:
-                    _check_size(size, limits, name)  # the header is over the limit: our message, with WxH
+                    check_size(size, limits, name)  # the header is over the limit: our message, with WxH
                 raise _Refused(  # the header is within the limit: an image nested in the file is not
                     f"{name}: an image inside the file is over the limit of {limits.max_pixels} pixels "
-                    f"({_one_line(err)}); raise it with --max-pixels (Python: ImageLimits(max_pixels=...))"
+                    f"({one_line(err)}); raise it with --max-pixels (Python: ImageLimits(max_pixels=...))"
                 ) from None
         except _Refused:
             raise
         except UnidentifiedImageError:
-            start = bytes(data[:16])
             raise ValueError(
-                f"{name}: not an image Pillow can read ("
-                + (f"it starts with {start!r}" if start else "no data")
-                + "); give a PNG, JPEG, WebP, GIF, TIFF or BMP file"
+                f"{name}: not an image Pillow can read ({file_kind(data)}); give a PNG, JPEG, WebP, GIF, TIFF or "
+                f"BMP file"
             ) from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error) as err:
-            detail = _one_line(f"{type(err).__name__}: {err}")
+            detail = one_line(_BYTES_LITERAL.sub("<bytes>", f"{type(err).__name__}: {err}"))
             raise ValueError(f"{name}: cannot decode the image, it is truncated or corrupt ({detail})") from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
-    return to_rgb(image)
+    return image
+
+
+# (signature, offset, kind): the kinds of file a user hands in by mistake, named without quoting them
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", 0, "a PNG file, damaged or of a kind Pillow cannot open"),
+    (b"\xff\xd8\xff", 0, "a JPEG file, damaged or of a kind Pillow cannot open"),
+    (b"GIF8", 0, "a GIF file, damaged or of a kind Pillow cannot open"),
+    (b"WEBP", 8, "a WebP file, damaged or of a kind Pillow cannot open"),
+    (b"II*\x00", 0, "a TIFF file, damaged or of a kind Pillow cannot open"),
+    (b"MM\x00*", 0, "a TIFF file, damaged or of a kind Pillow cannot open"),
+    (b"%PDF-", 0, "a PDF document"),
+    (b"PK\x03\x04", 0, "a ZIP archive (or a document made of one: DOCX, ODT, ...)"),
+    (b"\x1f\x8b", 0, "gzip-compressed data"),
+    (b"7z\xbc\xaf\x27\x1c", 0, "a 7-Zip archive"),
+    (b"\x7fELF", 0, "an ELF program"),
+    (b"MZ", 0, "a Windows program"),
+    (b"ftyp", 4, "an MP4/MOV/HEIF file (a video, or an image format Pillow does not read)"),
+    (b"\x1aE\xdf\xa3", 0, "a Matroska/WebM video"),
+    (b"OggS", 0, "an Ogg media file"),
+    (b"ID3", 0, "an MP3 audio file"),
+    (b"SQLite format 3\x00", 0, "an SQLite database"),
+    (b"<svg", 0, "an SVG drawing (vector graphics; export it as PNG)"),
+    (b"<?xml", 0, "an XML document (an SVG drawing? export it as PNG)"),
+)
+_BYTES_LITERAL = re.compile(r"""\bb(['"]).*?(?<!\\)\1""")  # a bytes repr in Pillow's words: content of the file
+
+
+def file_kind(data: bytes) -> str:
+    """What ``data`` looks like, for a message that must not quote it: "no data", a kind its first bytes name
+    (a PDF document, a ZIP archive, an ELF program, an MP4 file, ...), "text, not image data" for UTF-8 text,
+    else "binary data of an unknown kind". Never any of the bytes themselves."""
+    if not data:
+        return "no data"
+    start = bytes(data[:64])
+    for signature, offset, kind in _SIGNATURES:
+        if start[offset : offset + len(signature)] == signature:
+            return kind
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff") or start[:3] == b"\xef\xbb\xbf":
+        return "text, not image data"
+    try:
+        text = bytes(data[:4096]).decode("utf-8")
+    except UnicodeDecodeError as err:
+        text = bytes(data[: err.start]).decode("utf-8") if err.start >= 4090 else None  # cut inside a character
+    if text is not None and all(c.isprintable() or c in "\t\n\r\f\x00" for c in text):
+        return "text, not image data"
+    return "binary data of an unknown kind"
 
 
 def open_image(path, limits: ImageLimits = ImageLimits()) -> Image.Image:
@@ -277,3 +330,39 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image.convert("RGB")
     except ValueError as err:
         raise ValueError(f"cannot convert an image of mode {mode!r} to RGB ({err}); save it as an RGB PNG") from None
+
+
+def to_gray(image: Image.Image) -> Image.Image:
+    """An already opened PIL image of any mode as 8-bit mode "L": the luminance of its colour, alpha IGNORED.
+
+    This is how a mask is read (white = edit): a transparent pixel counts by the colour it holds, so a mask
+    means the same whether it is given as a path or as the PIL image. "L" is returned as it is; 16-bit gray
+    is scaled as :func:`to_rgb` scales it (``round(v * 255 / 65535)``), a colour key ignored; premultiplied
+    "RGBa" and "La" are un-premultiplied first; every other mode is Pillow's ``convert("RGB")`` (palettes
+    applied, alpha dropped) and then ITU-R 601 luma ``L = (19595 R + 38470 G + 7471 B + 2^15) >> 16``
+    (Pillow's ``convert("L")``, exact for gray: the weights sum to 2^16).
+
+    Raises:
+        ValueError: a mode Pillow cannot convert to RGB, named.
+    """
+    import numpy as np
+    from PIL import Image
+
+    mode = image.mode
+    if mode == "L":
+        return image
+    if mode in _INTEGER_GRAY:
+        values = np.asarray(image)  # (H, W), uint16 in the byte order of the mode, or int32 for "I"
+        gray = (np.clip(values, 0, 65535).astype(np.uint32) * 255 + 32767) // 65535  # round(v * 255 / 65535)
+        return Image.fromarray(gray.astype(np.uint8))
+    if mode in _PREMULTIPLIED:
+        image = image.convert(mode.upper())  # "RGBA" or "LA": the colour un-premultiplied
+    if image.mode == "LA":
+        return image.getchannel("L")
+    try:
+        rgb = image.convert("RGBA" if image.mode in ("P", "PA") else "RGB").convert("RGB")  # alpha dropped
+    except ValueError as err:
+        raise ValueError(f"cannot convert an image of mode {mode!r} to gray ({err}); save it as a PNG") from None
+    gray = rgb.convert("L")
+    gray.info.pop("transparency", None)
+    return gray

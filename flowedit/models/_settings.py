@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .._edit import check_schedule
-from .._records import short
+from .._text import short
 
 __all__ = ["EditSettings", "MAX_SEED", "METHODS"]
 
@@ -17,6 +19,22 @@ MAX_N_AVG = 64  # all draws go into one model call: activation memory grows with
 MAX_GUIDANCE = 100.0
 MAX_SEED = 2**63 - 1
 FLOWEDIT_ONLY = {"n_min": 0, "n_avg": 1}  # settings only FlowEdit reads, and their values that change nothing
+
+
+def _is_bool(value: Any) -> bool:
+    """A Python, numpy or torch bool: never taken for a number."""
+    return isinstance(value, bool) or str(getattr(value, "dtype", "")) in ("bool", "torch.bool")
+
+
+def _integer(value: Any) -> int | None:
+    """``value`` as an ``int`` if it is an integer of any kind (Python, numpy, a one-element torch integer
+    tensor: anything with ``__index__``), but not a bool; else None."""
+    if _is_bool(value):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def _setting(kind: type, help: str, low=None, high=None, choices=None, **default):
@@ -56,18 +74,23 @@ class EditSettings:
 
     @classmethod
     def parse(cls, name: str, value: Any) -> Any:
-        """``value`` as setting ``name`` wants it (an int for a float setting is fine), or ``ValueError``."""
+        """``value`` as setting ``name`` wants it, a plain ``int``, ``float`` or ``str`` (numpy and torch integers
+        are integers; an int for a float setting is fine; bools are refused), or ``ValueError``."""
         spec = {f.name: f.metadata for f in fields(cls)}.get(name)
         if spec is None:
             raise ValueError(
                 f"unknown setting {short(name)}; the settings are {', '.join(f.name for f in fields(cls))}"
             )
         kind = spec["kind"]
-        accepted = (int, float) if kind is float else kind
-        if isinstance(value, bool) or not isinstance(value, accepted):
-            noun = {int: "an integer", float: "a number", str: "a string"}[kind]
-            raise ValueError(f"{name} must be {noun}, got {short(value)}")
-        return kind(value)
+        integer = _integer(value)
+        if kind is int and integer is not None:
+            return integer
+        if kind is float and (integer is not None or (isinstance(value, numbers.Real) and not _is_bool(value))):
+            return float(value)
+        if kind is str and isinstance(value, str):
+            return str(value)
+        noun = {int: "an integer", float: "a number", str: "a string"}[kind]
+        raise ValueError(f"{name} must be {noun}, got {short(value)}")
 
     def check(self) -> EditSettings:
         """Raise ``ValueError`` naming the setting, its value and the allowed range unless all are valid."""

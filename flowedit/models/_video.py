@@ -3,9 +3,17 @@
 A video file is untrusted input, read like an image (:mod:`flowedit.models._images`): regular files only, at most
 ``ImageLimits.max_bytes`` bytes read into memory, only the containers flowedit knows opened (by their signature),
 each frame's size checked against ``max_pixels`` before it is kept, the frame count against ``max_frames`` and the
-pixels of the whole clip against ``max_video_pixels``, from the header where it states them and while decoding. Every failure is one ``ValueError``
-line that names the file and the fix. GIFs are read and written with Pillow; other containers with PyAV, whose
-wheels ship their own FFmpeg (MP4 is written as H.264, yuv420p, CRF 16: near lossless, playable everywhere).
+pixels of the whole clip against ``max_video_pixels``, from the header where it states them and while decoding.
+Every failure is one ``ValueError`` line that names the file and the fix. GIFs are read and written with Pillow;
+other containers with PyAV, whose wheels ship their own FFmpeg (MP4 is written as H.264, yuv420p, CRF 16: near
+lossless, playable everywhere).
+A container's display matrix (the rotation a phone records) is applied while reading, as EXIF orientation is
+applied to images: quarter turns and mirrors; any other angle is refused.
+
+Frame rates are never invented: a rate is the source's own, or the ``fps`` given, or, where neither states one,
+16 (Wan's) with a warning that says so. A rate no output can hold (outside 1/1001 .. 10**6 fps) is refused when
+read. Writing (:func:`save_video`, :func:`stored_fps`: the rates a GIF and an MP4 hold) is in
+:mod:`flowedit.models._video_out`; its names are re-exported here.
 
 Wan's causal VAE takes ``F = 4k + 1`` frames (the first alone, then groups of four): :func:`fit_frames` keeps the
 longest such prefix and warns about the frames it drops. A clip of fewer than 5 frames is refused.
@@ -14,25 +22,37 @@ longest such prefix and warns about the frames it drops. A clip of fewer than 5 
 from __future__ import annotations
 
 import io
-import json
+import math
 import os
 import re
+import struct
 import warnings
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._files import write_atomically
+from .._text import short
 from ._images import (
-    _PILLOW_GLOBALS,
     IMAGE_SUFFIXES,
+    PILLOW_GLOBALS,
     ImageLimits,
-    _check_size,
-    _one_line,
+    check_size,
+    file_kind,
+    one_line,
     open_image,
     read_image_file,
     to_rgb,
+)
+from ._video_out import (
+    DEFAULT_FPS,
+    MAX_FPS,
+    MIN_FPS,
+    RATES,
+    VIDEO_SUFFIXES,
+    Clip,
+    positive_fps,
+    save_video,
+    stored_fps,
+    video_record,
 )
 
 if TYPE_CHECKING:
@@ -49,21 +69,7 @@ __all__ = [
     "video_record",
 ]
 
-VIDEO_SUFFIXES = (".gif", ".mp4")  # what flowedit writes; it reads these, MOV, MKV, WebM, AVI and folders
 MIN_FRAMES = 5  # the shortest clip with a second latent frame (4k + 1, k = 1)
-DEFAULT_FPS = 16.0  # Wan's frame rate, for GIFs without frame durations and lists of frames
-
-
-@dataclass(frozen=True)
-class Clip:
-    """A video as 8-bit RGB PIL frames of one size and its frame rate in frames per second."""
-
-    frames: list[Image.Image]
-    fps: float = DEFAULT_FPS
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.frames[0].size
 
 
 def _natural(name: str) -> list:
@@ -80,7 +86,7 @@ class _Frames:
 
     def expect(self, count: int, size: tuple[int, int]) -> None:
         """Refuse from a header: ``count`` frames (0: unknown) of ``size``."""
-        _check_size(size, self.limits, self.name, "frame")
+        check_size(size, self.limits, self.name, "frame")
         if count > self.limits.max_frames:
             raise _too_many(self.name, count, self.limits)
         if count * size[0] * size[1] > self.limits.max_video_pixels:
@@ -89,7 +95,7 @@ class _Frames:
     def add(self, frame) -> None:
         if len(self.frames) == self.limits.max_frames:
             raise _too_many(self.name, None, self.limits)
-        _check_size(frame.size, self.limits, self.name, "frame")
+        check_size(frame.size, self.limits, self.name, "frame")
         self.pixels += frame.size[0] * frame.size[1]
         if self.pixels > self.limits.max_video_pixels:
             raise self._too_large(f"more than {len(self.frames)} frames of up to {frame.size[0]}x{frame.size[1]}")
@@ -101,7 +107,8 @@ class _Frames:
             f"cut it shorter or smaller, or raise it with --max-video-pixels (Python: ImageLimits(max_video_pixels=...))"
         )
 
-    def clip(self, fps: float) -> Clip:
+    def clip(self, stated: float | None, given: float | None, missing: str) -> Clip:
+        """The frames as a :class:`Clip` at the rate :func:`_rate` takes; ``missing`` says what the source lacks."""
         name, frames = self.name, self.frames
         if not frames:
             raise ValueError(f"{name}: the video has no frames; give a GIF, an MP4 or a folder of images")
@@ -113,8 +120,35 @@ class _Frames:
         sizes = {frame.size for frame in frames}
         if len(sizes) > 1:
             raise ValueError(f"{name}: the frames differ in size ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))})")
-        fps = float(fps) if isinstance(fps, int | float) and 0 < fps < 1000 else DEFAULT_FPS
-        return Clip([to_rgb(frame) for frame in frames], fps)
+        return Clip([to_rgb(frame) for frame in frames], _rate(name, stated, given, missing))
+
+
+def _given_fps(value, where: str) -> float | None:
+    """The ``fps`` a caller gives for a source that states none: None, or a rate flowedit can write."""
+    if value is None:
+        return None
+    fps = positive_fps(value, where)
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise ValueError(f"{where}: fps must be a frame rate of {RATES} (what flowedit writes), got {fps:g}")
+    return fps
+
+
+def _rate(name: str, stated: float | None, given: float | None, missing: str) -> float:
+    """The clip's rate: the source's ``stated`` rate, else the caller's ``given`` one, else :data:`DEFAULT_FPS` with
+    a warning (``missing`` says what the source lacks). A stated rate that no output holds is refused."""
+    if stated is not None and math.isfinite(stated) and stated > 0:
+        if not MIN_FPS <= stated <= MAX_FPS:
+            raise ValueError(
+                f"{name}: the video's frame rate is {stated:g} fps, outside the {RATES} that flowedit writes; "
+                f"re-time the video"
+            )
+        return float(stated)
+    if given is not None:
+        return given
+    warnings.warn(
+        f"{name}: {missing}, so {DEFAULT_FPS:g} fps (Wan's rate) is assumed (Python: pass fps=...)", stacklevel=3
+    )
+    return DEFAULT_FPS
 
 
 def _too_many(name: str, count: int | None, limits: ImageLimits) -> ValueError:
@@ -125,39 +159,40 @@ def _too_many(name: str, count: int | None, limits: ImageLimits) -> ValueError:
     )
 
 
-def _read_gif(data: bytes, name: str, limits: ImageLimits) -> Clip:
+def _read_gif(data: bytes, name: str, limits: ImageLimits, fps: float | None) -> Clip:
     """Every frame's size is checked before it is kept; Pillow's own bomb check runs with our limit (a later frame
     may enlarge the canvas), under the lock that guards Pillow's global setting."""
     from PIL import Image, ImageSequence
 
     gathered, durations = _Frames(name, limits), []
     corrupt = f"{name}: cannot decode the GIF, it is truncated or corrupt"
-    with _PILLOW_GLOBALS, warnings.catch_warnings():
+    with PILLOW_GLOBALS, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         saved = Image.MAX_IMAGE_PIXELS
         try:
             Image.MAX_IMAGE_PIXELS = limits.max_pixels
             with Image.open(io.BytesIO(data)) as gif:
-                _check_size(gif.size, limits, name, "frame")
+                check_size(gif.size, limits, name, "frame")
                 for frame in ImageSequence.Iterator(gif):
-                    _check_size(frame.size, limits, name, "frame")
+                    check_size(frame.size, limits, name, "frame")
                     durations.append(frame.info.get("duration") or 0)
                     gathered.add(to_rgb(frame.convert("RGBA") if frame.mode == "P" else frame.copy()))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
             raise ValueError(
-                f"{name}: a frame is over the limit of {limits.max_pixels} pixels ({_one_line(err)}); raise it with "
+                f"{name}: a frame is over the limit of {limits.max_pixels} pixels ({one_line(err)}); raise it with "
                 f"--max-pixels (Python: ImageLimits(max_pixels=...))"
             ) from None
         except ValueError as err:
             if str(err).startswith(name):
                 raise
-            raise ValueError(f"{corrupt} ({_one_line(err)})") from None
+            raise ValueError(f"{corrupt} ({one_line(err)})") from None
         except (OSError, EOFError, SyntaxError) as err:
-            raise ValueError(f"{corrupt} ({_one_line(err)})") from None
+            raise ValueError(f"{corrupt} ({one_line(err)})") from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     timed = [d for d in durations if d > 0]  # frames without a duration do not speed the clip up
-    return gathered.clip(1000.0 * len(timed) / sum(timed) if timed else DEFAULT_FPS)
+    stated = 1000.0 * len(timed) / sum(timed) if timed else None
+    return gathered.clip(stated, fps, "the GIF states no frame durations")
 
 
 def _container_format(data: bytes) -> str | None:
@@ -172,13 +207,50 @@ def _container_format(data: bytes) -> str | None:
     return None
 
 
-def _read_container(data: bytes, name: str, limits: ImageLimits) -> Clip:
+def _upright(frame, name: str) -> Image.Image:
+    """The decoded ``frame`` as PIL RGB, turned as its display matrix says (FFmpeg's layout, 16.16 fixed point).
+
+    The matrix maps a decoded pixel ``(x, y)`` to ``(a x + c y, b x + d y)`` on screen (plus a shift), with
+    ``a, b, c, d = m[0], m[1], m[3], m[4]``: ``b = c = 0`` mirrors where ``a`` or ``d`` is negative; ``a = d = 0``
+    transposes, then mirrors where ``c`` (across) or ``b`` (down) is negative. A phone's portrait clip stores
+    ``(0, 1, -1, 0)``: a quarter turn clockwise. Other matrices (turns by other angles, shears) are refused.
+    """
+    from PIL import Image
+
+    image = frame.to_image()
+    side = frame.side_data.get("DISPLAYMATRIX")
+    if side is None:
+        return image
+    m = struct.unpack("=9i", bytes(side))
+    a, b, c, d = m[0], m[1], m[3], m[4]
+    if b == c == 0 and a and d:
+        swap, across, down = False, a < 0, d < 0
+    elif a == d == 0 and b and c:
+        swap, across, down = True, c < 0, b < 0
+    else:
+        raise ValueError(
+            f"{name}: the video is shown turned by {-math.degrees(math.atan2(b, a)):.4g} degrees or skewed (its "
+            f"display matrix); flowedit applies quarter turns and mirrors only: re-encode it upright"
+        )
+    turn = {
+        (False, True, False): Image.Transpose.FLIP_LEFT_RIGHT,
+        (False, False, True): Image.Transpose.FLIP_TOP_BOTTOM,
+        (False, True, True): Image.Transpose.ROTATE_180,
+        (True, False, False): Image.Transpose.TRANSPOSE,
+        (True, True, False): Image.Transpose.ROTATE_270,  # PIL turns counterclockwise: a quarter turn clockwise
+        (True, False, True): Image.Transpose.ROTATE_90,
+        (True, True, True): Image.Transpose.TRANSVERSE,
+    }.get((swap, across, down))
+    return image if turn is None else image.transpose(turn)
+
+
+def _read_container(data: bytes, name: str, limits: ImageLimits, fps: float | None) -> Clip:
     import av
 
     demuxer = _container_format(data)
     if demuxer is None:
         raise ValueError(
-            f"{name}: not a video file flowedit reads (it starts with {bytes(data[:12])!r}); give a GIF, MP4, MOV, "
+            f"{name}: not a video file flowedit reads ({file_kind(data)}); give a GIF, MP4, MOV, "
             f"MKV, WebM or AVI file, or a folder of images"
         )
     gathered = _Frames(name, limits)
@@ -193,65 +265,78 @@ def _read_container(data: bytes, name: str, limits: ImageLimits) -> Clip:
             gathered.expect(stream.frames or 0, (codec.width, codec.height))
             rate = stream.average_rate or stream.guessed_rate
             for frame in container.decode(stream):
-                _check_size((frame.width, frame.height), limits, name, "frame")  # before converting it
-                gathered.add(frame.to_image())
+                check_size((frame.width, frame.height), limits, name, "frame")  # before converting it
+                gathered.add(_upright(frame, name))
     except av.FFmpegError as err:
-        detail = getattr(err, "strerror", None) or _one_line(err) or type(err).__name__
+        detail = getattr(err, "strerror", None) or one_line(err) or type(err).__name__
         raise ValueError(f"{name}: cannot decode the video, it is truncated or corrupt ({detail})") from None
-    return gathered.clip(float(rate) if rate else DEFAULT_FPS)
+    return gathered.clip(float(rate) if rate else None, fps, "the video stream states no frame rate")
 
 
-def _read_folder(folder: Path, limits: ImageLimits, fps: float) -> Clip:
+def _read_folder(folder: Path, limits: ImageLimits, fps: float | None) -> Clip:
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: _natural(p.name))
     if len(files) > limits.max_frames:
         raise _too_many(str(folder), len(files), limits)
     gathered = _Frames(str(folder), limits)
     for path in files:
         gathered.add(open_image(path, limits))
-    return gathered.clip(fps)
+    return gathered.clip(None, fps, "a folder of frames states no frame rate")
 
 
 def read_video(video, limits: ImageLimits | None = None, fps: float | None = None) -> Clip:
     """A :class:`Clip` from a GIF, an MP4 (or a MOV, MKV, WebM, AVI), a folder of image files (sorted by name,
     numbers in order: ``frame_2`` before ``frame_10``), a list of PIL images or a :class:`Clip`, within ``limits``.
 
-    The frame rate is the file's (GIF: from the frame durations; 16, Wan's, where it states none); a folder or a
-    list takes ``fps`` (default 16).
+    The frame rate is the source's: a file's (GIF: from the frame durations) or a :class:`Clip`'s. Where the
+    source states none (a folder, a list, a GIF without durations) it is ``fps``, else 16 (Wan's) with a warning.
+    A container's display matrix is applied (a phone's portrait clip comes out upright, its size turned).
 
     Raises:
         ValueError: one line naming the video: not found, not a regular file, over a limit (bytes, pixels of a
             frame or of the whole clip, frames), not a video, corrupt, no frames, fewer than 5 frames, frames of
-            different sizes.
+            different sizes, a display matrix that is not a quarter turn or mirror, a frame rate outside
+            1/1001 .. 10**6 fps; or naming the argument: ``video``, ``limits`` or ``fps`` of a wrong kind.
     """
-    limits = limits or ImageLimits()
+    limits = _check_limits(limits, "read_video")
+    fps = _given_fps(fps, "read_video")
+    stated = None
     if isinstance(video, Clip):
-        video, fps = video.frames, video.fps
+        video, stated = video.frames, video.fps
     if isinstance(video, list | tuple):
         gathered = _Frames("video", limits)
         for frame in video:
             if not hasattr(frame, "size") or not hasattr(frame, "mode"):
                 raise ValueError(f"a video as a list holds PIL images, not {type(frame).__name__}")
             gathered.add(frame)
-        return gathered.clip(fps or DEFAULT_FPS)
+        return gathered.clip(stated, fps, "a list of frames states no frame rate")
     if not isinstance(video, str | os.PathLike):
         raise ValueError(
             f"a video is a list of PIL images, a GIF, an MP4 or a folder of frames, not a {type(video).__name__}"
         )
     path = Path(video)
     if path.is_dir():
-        return _read_folder(path, limits, fps or DEFAULT_FPS)
-    return decode_video(read_image_file(path, limits, "video"), limits, str(path))
+        return _read_folder(path, limits, fps)
+    return decode_video(read_image_file(path, limits, "video"), limits, str(path), fps=fps)
 
 
-def decode_video(data: bytes, limits: ImageLimits | None = None, name: str = "video") -> Clip:
+def _check_limits(limits, where: str) -> ImageLimits:
+    if limits is None:
+        return ImageLimits()
+    if not isinstance(limits, ImageLimits):
+        raise ValueError(f"{where}: limits must be an ImageLimits or None, got {short(limits)}")
+    return limits
+
+
+def decode_video(data: bytes, limits: ImageLimits | None = None, name: str = "video", *, fps=None) -> Clip:
     """A :class:`Clip` from a video file's bytes (GIF, MP4, MOV, MKV, WebM, AVI), within ``limits``; ``name``
-    labels the messages."""
-    limits = limits or ImageLimits()
+    labels the messages; ``fps`` is the rate where the file states none (as :func:`read_video`)."""
+    limits = _check_limits(limits, "decode_video")
+    fps = _given_fps(fps, "decode_video")
     if not data:
         raise ValueError(f"{name}: the file is empty; give a GIF, an MP4 or a folder of images")
     if data[:6] in (b"GIF87a", b"GIF89a"):
-        return _read_gif(data, name, limits)
-    return _read_container(data, name, limits)
+        return _read_gif(data, name, limits, fps)
+    return _read_container(data, name, limits, fps)
 
 
 def fit_frames(clip: Clip, temporal_factor: int = 4) -> Clip:
@@ -265,78 +350,3 @@ def fit_frames(clip: Clip, temporal_factor: int = 4) -> Clip:
             stacklevel=3,
         )
     return Clip(clip.frames[:keep], clip.fps)
-
-
-def stored_fps(output: str | Path, fps: float) -> float:
-    """The frame rate a file of ``output``'s kind keeps of ``fps``: a GIF's frame time in 10 ms steps (24 fps is
-    stored as 40 ms, 25 fps), an MP4's rate as a fraction of denominator at most 1001 (29.97 is 30000/1001)."""
-    if Path(output).suffix.lower() == ".gif":
-        return 1000.0 / _gif_duration(fps)
-    return float(_mp4_rate(fps))
-
-
-def _gif_duration(fps: float) -> int:
-    return max(10, round(1000.0 / fps / 10) * 10)
-
-
-def _mp4_rate(fps: float) -> Fraction:
-    return Fraction(fps).limit_denominator(1001)
-
-
-def save_video(frames: list[Image.Image], output: str | Path, fps: float, record: dict | None = None) -> None:
-    """Write ``frames`` atomically as a GIF (Pillow, looping) or an MP4 (H.264, yuv420p, CRF 16) by the suffix,
-    at ``fps`` frames per second (a GIF stores frame durations in 10 ms units); ``record`` (JSON) goes into the
-    file's comment."""
-    output = Path(output)
-    suffix = output.suffix.lower()
-    if suffix not in VIDEO_SUFFIXES:
-        raise ValueError(f"{output}: not a video file name; end it with {' or '.join(VIDEO_SUFFIXES)}")
-    from .._records import _json
-
-    comment = "" if record is None else _json(record)
-
-    def write_gif(tmp: Path) -> None:
-        duration = _gif_duration(fps)
-        first, *rest = frames
-        first.save(tmp, format="GIF", save_all=True, append_images=rest, duration=duration, loop=0, comment=comment)
-
-    def write_mp4(tmp: Path) -> None:
-        import av
-        import numpy as np
-
-        width, height = frames[0].size
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=_mp4_rate(fps))
-            stream.width, stream.height, stream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
-            stream.options = {"crf": "16"}
-            if comment:
-                container.metadata["comment"] = comment
-            for frame in frames:
-                pixels = np.asarray(frame.convert("RGB"))[: stream.height, : stream.width]
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")))
-            container.mux(stream.encode())
-
-    write_atomically(output, write_gif if suffix == ".gif" else write_mp4)
-
-
-def video_record(path: str | Path) -> dict | None:
-    """The record :func:`save_video` stored in a GIF's or MP4's comment, or None (none, unreadable, not ours)."""
-    import av
-
-    path = Path(path)
-    try:
-        if path.suffix.lower() == ".gif":
-            from PIL import Image
-
-            with Image.open(path) as gif:
-                comment = gif.info.get("comment", b"")
-            text = comment.decode() if isinstance(comment, bytes) else str(comment)
-        else:
-            with av.open(str(path), format="mp4") as container:  # our own MP4s only: no demuxer probing
-                text = container.metadata.get("comment", "")
-        from .._records import _reject_constant
-
-        record = json.loads(text, parse_constant=_reject_constant) if text else None
-    except (OSError, ValueError, RecursionError, av.FFmpegError):
-        return None
-    return record if isinstance(record, dict) else None

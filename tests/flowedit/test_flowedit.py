@@ -1,5 +1,6 @@
 """FlowEdit (Algorithm S1) and the baselines: exact invariants, batching, reproducibility, errors."""
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -22,7 +23,7 @@ def test_identity_edit_leaves_every_point_unchanged(data, source, ts, n_avg, see
     n_max = data.draw(st.integers(0, steps))
     x = torch.from_numpy(data.draw(arrays((6, source.dim), -6, 6)))
     pair = velocity_pair(source.velocity, source.velocity)
-    y = flowedit(x, pair, ts, n_max, n_avg=n_avg, generator=torch.Generator().manual_seed(seed))
+    y = flowedit(x, pair, ts, n_max=n_max, n_avg=n_avg, generator=torch.Generator().manual_seed(seed))
     assert torch.equal(y, x)
 
 
@@ -33,7 +34,7 @@ def test_translation_edit_maps_every_point_to_its_translate(data, source, ts, n_
     delta = torch.from_numpy(data.draw(arrays((source.dim,), -5, 5)))
     x = torch.from_numpy(data.draw(arrays((6, source.dim), -6, 6)))
     pair = velocity_pair(source.velocity, copy_of(source, delta).velocity)
-    y = flowedit(x, pair, ts, len(ts) - 1, n_avg=n_avg, generator=torch.Generator().manual_seed(seed))
+    y = flowedit(x, pair, ts, n_max=len(ts) - 1, n_avg=n_avg, generator=torch.Generator().manual_seed(seed))
     scale = scale_of(x, delta, source.means) ** 2
     torch.testing.assert_close(y, x + delta, rtol=0, atol=1e6 * EPS64 * scale)
 
@@ -70,7 +71,15 @@ def test_equals_a_straightforward_reference_loop(data, n_avg, seed):
     n_min = data.draw(st.integers(0, n_max))
     ts = linear_timesteps(steps)
     x = source.sample(20, torch.Generator().manual_seed(seed))
-    ours = flowedit(x, velocity_pair(source, target), ts, n_max, n_min, n_avg, torch.Generator().manual_seed(seed))
+    ours = flowedit(
+        x,
+        velocity_pair(source, target),
+        ts,
+        n_max=n_max,
+        n_min=n_min,
+        n_avg=n_avg,
+        generator=torch.Generator().manual_seed(seed),
+    )
     ref = reference_flowedit(x, source, target, ts, n_max, n_min, n_avg, torch.Generator().manual_seed(seed))
     torch.testing.assert_close(ours, ref, rtol=0, atol=1e4 * EPS64 * scale_of(x) ** 2)
 
@@ -94,8 +103,10 @@ def test_n_min_equal_n_max_is_sdedit(n, seed):
     source, target = GaussianMixture([[-2.0, 0.0]], 1.0), GaussianMixture([[0.0, 2.0], [2.0, 0.0]], 0.3)
     ts = linear_timesteps(10)
     x = source.sample(30, torch.Generator().manual_seed(seed))
-    ours = flowedit(x, velocity_pair(source, target), ts, n, n_min=n, generator=torch.Generator().manual_seed(seed))
-    ref = sdedit(x, target, ts, n, generator=torch.Generator().manual_seed(seed))
+    ours = flowedit(
+        x, velocity_pair(source, target), ts, n_max=n, n_min=n, generator=torch.Generator().manual_seed(seed)
+    )
+    ref = sdedit(x, target, ts, n_max=n, generator=torch.Generator().manual_seed(seed))
     torch.testing.assert_close(ours, ref, rtol=0, atol=1e3 * EPS64 * scale_of(x))
 
 
@@ -103,10 +114,11 @@ def test_same_seed_same_bits_and_callback_trajectory():
     source, target = GaussianMixture([[-2.0, 0.0]], 1.0), GaussianMixture([[2.0, 0.0]], 1.0)
     x = source.sample(10, torch.Generator().manual_seed(0))
     seen = []
+    pair, ts = velocity_pair(source, target), linear_timesteps(8)
     a = flowedit(
-        x, velocity_pair(source, target), linear_timesteps(8), 6, 2, 3, torch.Generator().manual_seed(5), seen.append
+        x, pair, ts, n_max=6, n_min=2, n_avg=3, generator=torch.Generator().manual_seed(5), callback=seen.append
     )
-    b = flowedit(x, velocity_pair(source, target), linear_timesteps(8), 6, 2, 3, torch.Generator().manual_seed(5))
+    b = flowedit(x, pair, ts, n_max=6, n_min=2, n_avg=3, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
     assert [s["i"] for s in seen] == [2, 3, 4, 5, 6, 7]
     assert [s["phase"] for s in seen] == ["edit"] * 4 + ["sample"] * 2
@@ -123,9 +135,11 @@ def test_every_method_calls_back_with_the_same_keys_and_i_indexing_ts():
 
     gen = torch.Generator().manual_seed(1)
     integrate(x, target, ts, callback=recorder("integrate"))
-    flowedit(x, velocity_pair(source, target), ts, 5, 2, 3, gen, recorder("flowedit"))
-    edit_by_inversion(x, source, target, ts, 4, callback=recorder("inversion"))
-    sdedit(x, target, ts, 3, gen, callback=recorder("sdedit"))
+    flowedit(
+        x, velocity_pair(source, target), ts, n_max=5, n_min=2, n_avg=3, generator=gen, callback=recorder("flowedit")
+    )
+    edit_by_inversion(x, source, target, ts, n_max=4, callback=recorder("inversion"))
+    sdedit(x, target, ts, n_max=3, generator=gen, callback=recorder("sdedit"))
     assert {name: len(infos) for name, infos in seen.items()} == {
         "integrate": 6,
         "flowedit": 5,
@@ -159,7 +173,7 @@ def test_baselines_phases_and_zero_steps():
     edit_by_inversion(x, mixture, mixture, linear_timesteps(4), n_max=3, callback=lambda s: phases.append(s["phase"]))
     assert phases == ["invert"] * 3 + ["sample"] * 3
     assert torch.equal(edit_by_inversion(x, mixture, mixture, linear_timesteps(4), n_max=0), x)
-    assert torch.equal(sdedit(x, mixture, linear_timesteps(4), 0), x)
+    assert torch.equal(sdedit(x, mixture, linear_timesteps(4), n_max=0), x)
 
 
 @pytest.mark.parametrize(
@@ -187,9 +201,9 @@ def test_a_velocity_of_the_wrong_shape_is_named():
     x = torch.zeros(4, 2, dtype=torch.float64)
     bad = velocity_pair(lambda z, t: z, lambda z, t: z[..., :1])
     with pytest.raises(ValueError, match=r"velocity pair \(target\) returned shape \(1, 4, 1\).*\(1, 4, 2\)"):
-        flowedit(x, bad, linear_timesteps(3), 3)
+        flowedit(x, bad, linear_timesteps(3), n_max=3)
     with pytest.raises(TypeError, match="must return a torch.Tensor"):
-        flowedit(x, velocity_pair(lambda z, t: z, lambda z, t: z.numpy()), linear_timesteps(3), 3)
+        flowedit(x, velocity_pair(lambda z, t: z, lambda z, t: z.numpy()), linear_timesteps(3), n_max=3)
 
 
 def test_a_mask_keeps_the_source_where_it_is_0_and_is_the_plain_edit_where_it_is_1():
@@ -199,7 +213,9 @@ def test_a_mask_keeps_the_source_where_it_is_0_and_is_the_plain_edit_where_it_is
     for n_min in (0, 2):  # the n_min phase keeps the masked-out points on the source's noisy path, ending at x
 
         def run(mask=None, n_min=n_min):
-            return flowedit(x, pair, ts, 6, n_min, 3, torch.Generator().manual_seed(5), mask=mask)
+            return flowedit(
+                x, pair, ts, n_max=6, n_min=n_min, n_avg=3, generator=torch.Generator().manual_seed(5), mask=mask
+            )
 
         plain = run()
         assert torch.equal(run(torch.ones(12, 2, dtype=torch.float64)), plain)
@@ -213,7 +229,7 @@ def test_a_soft_mask_scales_the_update():
     x = torch.zeros(4, 3, dtype=torch.float64)
     pair = velocity_pair(lambda z, t: torch.zeros_like(z), lambda z, t: torch.ones_like(z))  # v_tar - v_src = 1
     mask = torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)[:, None]
-    y = flowedit(x, pair, linear_timesteps(10), 6, generator=torch.Generator().manual_seed(0), mask=mask)
+    y = flowedit(x, pair, linear_timesteps(10), n_max=6, generator=torch.Generator().manual_seed(0), mask=mask)
     torch.testing.assert_close(y, -0.6 * mask.expand(4, 3), rtol=0, atol=1e-15)  # dz/dt = m from t = 0.6 to 0
 
 
@@ -229,4 +245,55 @@ def test_a_soft_mask_scales_the_update():
 def test_bad_masks_get_one_clear_error(mask, message):
     pair = velocity_pair(lambda z, t: z, lambda z, t: z)
     with pytest.raises(ValueError, match=message):
-        flowedit(torch.zeros(4, 2), pair, linear_timesteps(3), 3, mask=mask)
+        flowedit(torch.zeros(4, 2), pair, linear_timesteps(3), n_max=3, mask=mask)
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        (None, r"^velocity pair must return a tuple \(v_src, v_tar\) of two tensors, got None$"),
+        ("v", r"^velocity pair must return a tuple \(v_src, v_tar\) of two tensors, got 'v'$"),
+        ((1, 2, 3), r"^velocity pair must return a tuple \(v_src, v_tar\) of two tensors, got \(1, 2, 3\) \(tuple\)$"),
+    ],
+)
+@pytest.mark.parametrize("n_min", [0, 2])  # the editing steps and the final target sampling
+def test_a_velocity_pair_that_returns_no_pair_is_named(returned, message, n_min):
+    pair = velocity_pair(lambda z, t: z, lambda z, t: z)
+    calls = []
+
+    def broken(z_src, z_tar, t):  # a good pair for the editing steps, then a bad one
+        calls.append(t)
+        return pair(z_src, z_tar, t) if n_min and z_src is not None else returned
+
+    with pytest.raises(TypeError, match=message):
+        flowedit(torch.zeros(4, 2), broken, linear_timesteps(4), n_max=3, n_min=n_min)
+
+
+def test_a_generator_must_be_a_generator():
+    pair = velocity_pair(lambda z, t: z, lambda z, t: z)
+    for call in (
+        lambda: flowedit(torch.zeros(4, 2), pair, linear_timesteps(4), n_max=3, generator=42),
+        lambda: sdedit(torch.zeros(4, 2), lambda z, t: z, linear_timesteps(4), n_max=3, generator=42),
+    ):
+        with pytest.raises(TypeError, match=r"^generator must be a torch.Generator or None, got 42; for a seed s pass"):
+            call()
+
+
+def test_numpy_and_torch_integers_are_counts_bit_for_bit():
+    source, target = GaussianMixture([[-2.0, 0.0]], 1.0), GaussianMixture([[2.0, 0.0]], 1.0)
+    x, pair, ts = (
+        source.sample(10, torch.Generator().manual_seed(0)),
+        velocity_pair(source, target),
+        linear_timesteps(8),
+    )
+    plain = flowedit(x, pair, ts, n_max=6, n_min=2, n_avg=3, generator=torch.Generator().manual_seed(5))
+    counts = {"n_max": np.int64(6), "n_min": torch.tensor(2), "n_avg": np.int32(3)}
+    assert torch.equal(flowedit(x, pair, ts, **counts, generator=torch.Generator().manual_seed(5)), plain)
+
+
+def test_options_after_ts_are_keyword_only():
+    pair = velocity_pair(lambda z, t: z, lambda z, t: z)
+    with pytest.raises(TypeError, match="positional argument"):
+        flowedit(torch.zeros(4, 2), pair, linear_timesteps(4), 3)
+    with pytest.raises(TypeError, match="positional argument"):
+        integrate(torch.zeros(4, 2), lambda z, t: z, linear_timesteps(4), "rk4")

@@ -2,13 +2,14 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import floats
 
-from flowedit import check_grid, flux_mu, flux_timesteps, linear_timesteps, sd3_timesteps, shift_timesteps
+from flowedit import check_count, check_grid, flux_mu, flux_timesteps, linear_timesteps, sd3_timesteps, shift_timesteps
 
 
 @given(st.integers(1, 200))
@@ -53,5 +54,19 @@ def test_flux_grid(steps, mu):
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True])
 def test_bad_step_counts(bad):
-    with pytest.raises(ValueError, match="steps must be a positive integer"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got"):
         linear_timesteps(bad)
+
+
+@pytest.mark.parametrize(
+    "count", [10, np.int64(10), np.int32(10), torch.tensor(10), torch.tensor(10, dtype=torch.int8)]
+)
+def test_numpy_and_torch_integers_are_step_counts(count):
+    assert torch.equal(linear_timesteps(count), linear_timesteps(10))
+    assert type(check_count(count, "steps", 1)) is int
+
+
+@pytest.mark.parametrize("bad", [np.float64(10.0), 10.0, "10", np.bool_(True), torch.tensor(True), torch.tensor([10])])
+def test_what_is_not_an_integer_is_refused_naming_the_argument(bad):
+    with pytest.raises(ValueError, match=r"^steps must be an integer >= 1, got .{1,120}$"):
+        check_count(bad, "steps", 1)

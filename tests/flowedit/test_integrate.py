@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import arrays, floats, rotations
 
-from flowedit import SOLVERS, check_grid, integrate, linear_timesteps
+from flowedit import SOLVERS, Adaptive, check_grid, integrate, linear_timesteps
 from flowtoy import GaussianMixture
 
 
@@ -43,13 +43,13 @@ def test_flow_map_is_exact_solution(g, z, t0, t1):
         return
     z = torch.from_numpy(z)
     ts = torch.linspace(t0, t1, 101, dtype=torch.float64)
-    torch.testing.assert_close(integrate(z, g.mixture.velocity, ts, "rk4"), g.flow(z, t0, t1), rtol=0, atol=1e-8)
+    torch.testing.assert_close(integrate(z, g.mixture.velocity, ts, method="rk4"), g.flow(z, t0, t1), rtol=0, atol=1e-8)
 
 
 def measured_order(method, velocity, z, exact, t0, t1, counts):
     """Slope of log(RMS error) against log(number of steps) on uniform grids from t0 to t1."""
     grids = [torch.linspace(t0, t1, n + 1, dtype=torch.float64) for n in counts]
-    errors = [(integrate(z, velocity, ts, method) - exact).square().mean().sqrt().item() for ts in grids]
+    errors = [(integrate(z, velocity, ts, method=method) - exact).square().mean().sqrt().item() for ts in grids]
     return -np.polyfit(np.log(counts), np.log(errors), 1)[0], errors
 
 
@@ -90,8 +90,8 @@ def test_round_trip_inversion_returns_to_the_data():
     g = GaussianMixture([[-2.0, 0.0], [2.0, 1.0]], [0.5, 1.5], [0.3, 0.7])
     x = g.sample(50, torch.Generator().manual_seed(0))
     ts = linear_timesteps(200)
-    noise = integrate(x, g.velocity, ts.flip(0), "rk4")
-    torch.testing.assert_close(integrate(noise, g.velocity, ts, "rk4"), x, rtol=0, atol=1e-7)
+    noise = integrate(x, g.velocity, ts.flip(0), method="rk4")
+    torch.testing.assert_close(integrate(noise, g.velocity, ts, method="rk4"), x, rtol=0, atol=1e-7)
 
 
 def test_callback_sees_every_step_in_order():
@@ -108,7 +108,7 @@ def test_errors_name_the_problem():
     z = torch.zeros(3, 2)
     good = lambda z, t: z  # noqa: E731
     with pytest.raises(ValueError, match="unknown method 'rk5'.*euler"):
-        integrate(z, good, linear_timesteps(3), "rk5")
+        integrate(z, good, linear_timesteps(3), method="rk5")
     with pytest.raises(ValueError, match="strictly monotone"):
         integrate(z, good, torch.tensor([1.0, 0.5, 0.7, 0.0]))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -128,3 +128,30 @@ def test_a_long_bad_grid_gets_a_short_message():
     ts[5] = float("nan")
     with pytest.raises(ValueError, match=r"^ts contains NaN or inf: ts\[5\] = nan$"):
         check_grid(ts)
+
+
+def test_the_adaptive_solver_integrates_the_whole_span_and_reports_every_grid_point():
+    """One DOP853 solve of the span (not one per interval), exact to its tolerance at every grid point."""
+    g = SingleGaussian([1.0, -2.0], [0.5, 3.0], np.eye(2))
+    z = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    ts, calls, seen = torch.tensor([0.9, 0.6, 0.3, 0.05], dtype=torch.float64), [], []
+
+    def velocity(x, t):
+        calls.append(t)
+        return g.mixture.velocity(x, t)
+
+    y = integrate(z, velocity, ts, method=Adaptive(rtol=1e-11, atol=1e-11), callback=seen.append)
+    assert [info["i"] for info in seen] == [0, 1, 2] and [info["t"] for info in seen] == ts[:-1].tolist()
+    for info in seen:
+        torch.testing.assert_close(info["z"], g.flow(z, 0.9, info["t_next"]), rtol=0, atol=1e-8)
+    assert torch.equal(seen[-1]["z"], y)
+    # its own steps, across the grid's points: evaluations at times that are not grid points
+    assert len(calls) > 12 and not set(calls) <= set(ts.tolist())
+    with pytest.raises(ValueError, match="rtol and atol must be positive"):
+        Adaptive(rtol=0)
+
+
+def test_the_adaptive_solver_names_a_non_finite_velocity_with_the_grid_step_it_falls_in():
+    bad = lambda z, t: z / 0 if t < 0.5 else z  # noqa: E731
+    with pytest.raises(FloatingPointError, match=r"^velocity returned NaN or inf at step 1 \(t = 0\.4"):
+        integrate(torch.ones(2, 2, dtype=torch.float64), bad, torch.tensor([1.0, 0.5, 0.0]), method=Adaptive())

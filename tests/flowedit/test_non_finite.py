@@ -45,7 +45,7 @@ def test_integrate_stops_at_the_step_whose_velocity_is_not_finite(method, value)
     evaluations = SOLVERS[method].evaluations
     velocity = Poisoned(3 * evaluations, value=value)  # the first stage of step 3, at t = ts[3]
     with pytest.raises(FloatingPointError, match=r"^velocity returned NaN or inf at step 3 \(t = 0\.7\)$"):
-        integrate(x0(), velocity, TS, method)
+        integrate(x0(), velocity, TS, method=method)
     assert velocity.calls == 3 * evaluations + 1  # not one call more
 
 
@@ -53,7 +53,7 @@ def test_integrate_stops_at_the_step_whose_velocity_is_not_finite(method, value)
 def test_a_later_stage_is_named_by_its_step_and_its_own_time(method, stage, t):
     velocity = Poisoned(3 * SOLVERS[method].evaluations + stage)
     with pytest.raises(FloatingPointError, match=rf"at step 3 \(t = {t}\)"):
-        integrate(x0(), velocity, TS, method)
+        integrate(x0(), velocity, TS, method=method)
 
 
 @pytest.mark.parametrize("method", sorted(SOLVERS))
@@ -61,7 +61,7 @@ def test_deferred_check_runs_to_the_end_and_names_the_first_bad_step(deferred, m
     evaluations = SOLVERS[method].evaluations
     velocity = Poisoned(3 * evaluations, 6 * evaluations)
     with pytest.raises(FloatingPointError, match=r"velocity returned NaN or inf at step 3 \(t = 0\.7\)"):
-        integrate(x0(), velocity, TS, method)
+        integrate(x0(), velocity, TS, method=method)
     assert velocity.calls == 10 * evaluations  # the loop ran to the end; one check after it
 
 
@@ -86,7 +86,7 @@ def test_flowedit_checks_the_n_min_sampling_steps(monkeypatch, defer):
     with pytest.raises(
         FloatingPointError, match=r"velocity pair \(target\) returned NaN or inf at step 8 \(t = 0\.2\)"
     ):
-        flowedit(x0(), velocity_pair(source, target), TS, 8, n_min=3, generator=torch.Generator().manual_seed(0))
+        flowedit(x0(), velocity_pair(source, target), TS, n_max=8, n_min=3, generator=torch.Generator().manual_seed(0))
     assert (source.calls, target.calls) == (5, 8 if defer else 7)
 
 
@@ -95,7 +95,7 @@ def test_deferred_flowedit_names_the_first_bad_evaluation_of_either_branch(defer
     with pytest.raises(
         FloatingPointError, match=r"velocity pair \(target\) returned NaN or inf at step 4 \(t = 0\.6\)"
     ):
-        flowedit(x0(), velocity_pair(source, target), TS, 8, n_min=3, generator=torch.Generator().manual_seed(0))
+        flowedit(x0(), velocity_pair(source, target), TS, n_max=8, n_min=3, generator=torch.Generator().manual_seed(0))
 
 
 @pytest.mark.parametrize("defer", [False, True])
@@ -138,7 +138,7 @@ def test_baseline_callbacks_index_ts():
     seen = []
     record = lambda info: seen.append((info["phase"], info["i"], info["t"]))  # noqa: E731
     edit_by_inversion(x0(), Poisoned(), Poisoned(), TS, n_max=3, callback=record)
-    sdedit(x0(), Poisoned(), TS, 2, generator=torch.Generator().manual_seed(0), callback=record)
+    sdedit(x0(), Poisoned(), TS, n_max=2, generator=torch.Generator().manual_seed(0), callback=record)
     assert [(phase, i) for phase, i, _ in seen] == [
         ("invert", 10),
         ("invert", 9),
@@ -157,10 +157,10 @@ def test_finite_runs_give_the_same_bits_with_deferred_checks(monkeypatch):
         pair = velocity_pair(lambda z, t: -z, lambda z, t: 1 - z)
         gen = torch.Generator().manual_seed(0)
         return [
-            integrate(x0(), lambda z, t: z * t, TS, "rk4"),
-            flowedit(x0(), pair, TS, 8, 3, 2, gen),
-            edit_by_inversion(x0(), lambda z, t: -z, lambda z, t: 1 - z, TS, 6, "heun"),
-            sdedit(x0(), lambda z, t: 1 - z, TS, 6, gen),
+            integrate(x0(), lambda z, t: z * t, TS, method="rk4"),
+            flowedit(x0(), pair, TS, n_max=8, n_min=3, n_avg=2, generator=gen),
+            edit_by_inversion(x0(), lambda z, t: -z, lambda z, t: 1 - z, TS, n_max=6, method="heun"),
+            sdedit(x0(), lambda z, t: 1 - z, TS, n_max=6, generator=gen),
         ]
 
     eager = run()

@@ -57,13 +57,13 @@ def test_animate_writes_a_gif_with_one_frame_per_step(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["compare", "--n", "0"], "n must be at least 1"),
-        (["compare", "--steps", "0"], "steps must be a positive integer"),
+        (["compare", "--n", "0"], "--n must be an integer >= 1, got 0"),
+        (["compare", "--steps", "0"], "--steps must be an integer >= 1, got 0"),
         (["figure3", "--steps", "10", "--n-max", "11"], "n_max = 11 exceeds the number of steps"),
         (["figure3", "--weights", "0.5", "0.6"], "weights must sum to 1"),
-        (["figure3", "--std", "-1"], "std must be positive"),
-        (["sweep", "--weights", "1.2"], "strictly between 0 and 1"),
-        (["animate", "--n-avg", "0"], "n_avg must be an integer >= 1"),
+        (["figure3", "--std", "-1"], "--std must be a finite number > 0 and <= 1000, got -1.0"),
+        (["sweep", "--weights", "1.2"], "--weights must be a finite number > 0 and < 1, got 1.2"),
+        (["animate", "--n-avg", "0"], "--n-avg must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(argv, message, tmp_path, capsys, monkeypatch):
@@ -88,7 +88,7 @@ def test_bad_input_exits_non_zero_with_one_line(argv, message, tmp_path, capsys,
 def test_sizes_that_would_run_for_hours_are_refused_at_once(argv, message, tmp_path, capsys):
     assert main([*argv, *(["--out", str(tmp_path / "x")] if argv[0] != "compare" else [])]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"flowtoy: error: {message}; the command would run for hours or run out of memory"
+    assert err == f"flowtoy: error: {message}; a larger run would take hours or run out of memory"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -152,3 +152,124 @@ def test_sigint_in_a_real_process(tmp_path):
     assert process.returncode == 130, err[-2000:]
     assert err == "flowtoy: interrupted\n" and out == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def _never_run(args):
+    raise AssertionError("the command ran although an option was bad")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sweep", "--dpi", "0"], "--dpi must be an integer >= 1, got 0"),
+        (["sweep", "--weights", "0.5", "1.5"], "--weights must be a finite number > 0 and < 1, got 1.5"),
+        (["figure3", "--pairs", "-1"], "--pairs must be an integer >= 0, got -1"),
+        (
+            ["figure3", "--out", "fig"],
+            "--out fig has no suffix; the suffix names the format: use e.g. fig.png (one of ",
+        ),
+        (["figure3", "--out", "fig.xyz"], "--out fig.xyz: cannot write .xyz files; use a suffix among "),
+        (["digits", "--out", "grid"], "--out grid has no suffix; the suffix names the format: use e.g. grid.png"),
+        (["animate", "--out", "edit"], "--out edit has no suffix; the suffix names the format: use e.g. edit.gif"),
+        (["animate", "--fps", "0"], "--fps must be an integer >= 1, got 0"),
+        (["digits", "--n-max", "60"], "n_max = 60 exceeds the number of steps (50)"),
+        (["digits", "--source", "3", "--target", "3"], "--source and --target are both 3"),
+        (["digits", "--target", "11"], "a digit label must be an integer from 0 to 9, got 11"),
+        (
+            ["compare", "--seed", "18446744073709551616"],
+            "--seed 18446744073709551616 is over the limit of 9223372036854775807; "
+            "seeds are integers from 0 to 2**63 - 1",
+        ),
+        (["compare", "--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+        (["compare", "--std", "nan"], "--std must be a finite number > 0 and <= 1000, got nan"),
+    ],
+)
+def test_every_option_is_checked_before_anything_runs_or_is_created(argv, message, tmp_path, capsys, monkeypatch):
+    """W12, U5, U7: a bad option is one line naming it, before any work and before any folder or file exists."""
+    monkeypatch.chdir(tmp_path)
+    for runner in ("_figure3", "_sweep", "_animate", "_digits", "_compare"):
+        monkeypatch.setattr(flowtoy.cli, runner, _never_run)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"flowtoy: error: {message}") and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_into_a_file_is_refused_before_it_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(flowtoy.cli, "_sweep", _never_run)
+    (tmp_path / "taken").write_text("")
+    assert main(["sweep", "--out", str(tmp_path / "taken")]) == 2
+    assert "is a file; the sweep writes a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        lambda tmp: PermissionError(13, "Permission denied", str(tmp)),
+        lambda tmp: ValueError(f"cannot write {tmp}: no space left"),
+    ],
+    ids=["OSError", "ValueError"],
+)
+def test_errors_while_writing_name_the_output_never_the_temporary_file(error, tmp_path, capsys, monkeypatch):
+    """U6: whatever the writer says about the hidden temporary file is said of the output; no folder is left."""
+
+    def failing_savefig(fig, path, **kwargs):
+        raise error(path)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", failing_savefig)
+    out = tmp_path / "new" / "fig.png"
+    code = main(["figure3", "--out", str(out), "--n", "20", "--steps", "2", "--dpi", "20"])
+    err = capsys.readouterr().err
+    assert code in (1, 2) and str(out) in err and ".fig." not in err, err
+    assert list(tmp_path.iterdir()) == []  # the folder made for the output is gone again
+
+
+def test_write_atomically_translates_only_errors_that_name_the_temporary_file(tmp_path):
+    from flowedit._files import write_atomically
+
+    def raising(err):
+        def write(tmp):
+            raise err(tmp)
+
+        return write
+
+    out = tmp_path / "a" / "b" / "out.json"
+    with pytest.raises(IsADirectoryError) as info:
+        write_atomically(out, raising(lambda tmp: IsADirectoryError(21, "Is a directory", str(tmp))))
+    assert info.value.filename == str(out) and info.value.errno == 21 and info.value.__cause__ is not None
+    with pytest.raises(KeyError, match="unrelated"):
+        write_atomically(out, raising(lambda tmp: KeyError("unrelated")))
+    assert list(tmp_path.iterdir()) == []
+    assert write_atomically(out, lambda tmp: tmp.write_text("{}")).read_text() == "{}"
+
+
+def test_the_options_derive_from_the_settings():
+    """Each option's type, help and bounds are the setting's; a command only chooses its default."""
+    import dataclasses
+    import inspect
+
+    import flowtoy
+    from flowtoy.cli import COMMAND_DEFAULTS, _parser
+
+    meta = {f.name: f.metadata["setting"] for f in dataclasses.fields(flowtoy.Settings)}
+    commands = _parser()._subparsers._group_actions[0].choices
+    seen = set()
+    for command, parser in commands.items():
+        for action in parser._actions:
+            name = action.dest
+            if name not in meta or action.nargs is not None:  # sweep's --steps and --weights are lists
+                continue
+            seen.add(name)
+            assert action.type is meta[name].kind, (command, name)
+            default = COMMAND_DEFAULTS[command].get(name, getattr(flowtoy.Settings(), name))
+            assert action.default == default, (command, name)
+    assert seen == {"n", "std", "seed", "steps", "n_max", "n_avg", "pairs", "dpi", "fps"}
+    # flowtoy.edit takes its defaults from the same object; n_max unset means T everywhere
+    defaults = {k: p.default for k, p in inspect.signature(flowtoy.edit).parameters.items()}
+    settings = flowtoy.Settings()
+    assert {k: defaults[k] for k in ("steps", "n_max", "n_min", "n_avg", "nodes")} == {
+        k: getattr(settings, k) for k in ("steps", "n_max", "n_min", "n_avg", "nodes")
+    }
+    assert settings.n_max is None and settings.edit_steps == settings.steps
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.steps = 3

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -111,7 +112,7 @@ def test_flowedit_keeps_modes_and_inversion_with_few_steps_intermixes():
     [
         ((torch.zeros(3, 2), SOURCE, GaussianMixture([[0.0, 0.0, 0.0]])), {}, "source is 2-D but target is 3-D"),
         ((torch.zeros(0, 2), SOURCE, TARGET), {}, r"x_src must have shape \(N, 2\) with N >= 1"),
-        ((torch.zeros(3, 2), SOURCE, TARGET), {"steps": 0}, "steps must be a positive integer"),
+        ((torch.zeros(3, 2), SOURCE, TARGET), {"steps": 0}, "steps must be an integer >= 1, got 0"),
         ((torch.zeros(3, 2), SOURCE, TARGET), {"steps": 10, "n_max": 12}, "n_max = 12 exceeds"),
         (
             (torch.zeros(3, 2), SOURCE, TARGET),
@@ -160,3 +161,139 @@ def test_a_mask_edits_one_mode_and_keeps_the_other():
         assert torch.equal(y[~upper], x[~upper]) and torch.equal(y[upper], plain[upper])
     with pytest.raises(ValueError, match="mask applies to methods 'flowedit' and 'flowedit-mean' only"):
         edit(x, source, target, "inversion", mask=upper)
+
+
+# --------------------------------------------------------------------------------------------------
+# The Python entry points check their arguments as the command line does: at once, in one line.
+HOURS = "a larger run would take hours or run out of memory"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"steps": 10**9}, f"steps = 1000000000 is over the limit of 10000; {HOURS}"),
+        ({"steps": 10**6}, f"steps = 1000000 is over the limit of 10000; {HOURS}"),
+        ({"n_avg": 10**9}, f"n_avg = 1000000000 is over the limit of 1000; {HOURS}"),
+        ({"n_max": 10**9}, f"n_max = 1000000000 is over the limit of 10000; {HOURS}"),
+        ({"method": "flowedit-mean", "nodes": 10**6}, f"nodes = 1000000 is over the limit of 1000; {HOURS}"),
+    ],
+)
+def test_sizes_that_would_run_for_hours_are_refused_at_once(kwargs, message):
+    """D2: the same bounds as the command line (one declaration, flowtoy.Settings), checked before any work."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        edit(sample(5), SOURCE, TARGET, **kwargs)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_the_other_entry_points_share_the_bounds():
+    from flowtoy import digits, plot
+    from flowtoy.cli import compare
+    from flowtoy.sweep import sweep
+
+    calls = {
+        "n = 1000000000 is over the limit of 2000000": lambda: SOURCE.sample(10**9),
+        "steps = 1000000 is over the limit of 10000": lambda: sweep([2, 10**6], n=10, progress=False),
+        "n_avg = 1000000000 is over the limit of 1000": lambda: compare(n=10, n_avg=10**9),
+        "steps = 1000000000 is over the limit of 10000": lambda: digits.compare(3, 8, steps=10**9),
+        "grid = 1000000 is over the limit of 1000": lambda: plot.velocity_field(SOURCE, 0.5, grid=10**6),
+        "nodes = 100000 is over the limit of 1000": lambda: gauss_hermite(10**5, 1),
+        "n_max = 100000 is over the limit of 10000": lambda: digits.tradeoff([(3, 8)], n_max=(10, 10**5)),
+    }
+    for message, call in calls.items():
+        with pytest.raises(ValueError, match=f"^{message}; {HOURS}$"):
+            call()
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"),
+    [
+        (
+            ("paper", TARGET),
+            {},
+            TypeError,
+            r"^source must be a flowtoy.GaussianMixture \(e.g. flowtoy.paper.source\(\)\), got 'paper'$",
+        ),
+        ((SOURCE, None), {}, TypeError, r"^target must be a flowtoy.GaussianMixture .*, got None$"),
+        (
+            (SOURCE, TARGET),
+            {"generator": 42},
+            TypeError,
+            r"^generator must be a torch.Generator or None, got 42; for a seed s pass torch.Generator\(\).manual_seed\(s\)$",
+        ),
+        ((SOURCE, TARGET), {"steps": 10.0}, ValueError, r"^steps must be an integer >= 1, got 10.0$"),
+        ((SOURCE, TARGET), {"n_avg": "2"}, ValueError, r"^n_avg must be an integer >= 1, got '2'$"),
+        ((SOURCE, TARGET), {"method": 3}, ValueError, r"^unknown method 3; choose one of flowedit, "),
+        ((SOURCE, TARGET), {"callback": "print"}, TypeError, r"^callback must be a function .* got str$"),
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_named(args, kwargs, error, message):
+    """U10: one line naming the argument, what it got and what it takes (not a failure deep in torch)."""
+    with pytest.raises(error, match=message):
+        edit(sample(5), *args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "points",
+    ["abc", [["a", "b"]], [[1.0, None]], {"x": 1}, torch.zeros(3, 2, dtype=torch.complex64)],
+    ids=["string", "strings", "None", "dict", "complex"],
+)
+def test_points_that_are_not_numbers_are_named(points):
+    with pytest.raises(TypeError, match=r"^x_src must (be points of shape \(N, 2\)|hold real numbers)"):
+        edit(points, SOURCE, TARGET)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 6), st.data(), st.sampled_from([float("nan"), float("inf"), -float("inf")]))
+def test_non_finite_points_are_refused_naming_the_first_bad_row(n, data, bad):
+    x = sample(n).numpy().copy()
+    row, col = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, 1))
+    x[row, col] = bad
+    with pytest.raises(ValueError, match=rf"^x_src contains NaN or inf \(row {row}: .*\); points must be finite$"):
+        edit(x, SOURCE, TARGET, steps=3)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.tuples(st.integers(-20, 20), st.integers(-20, 20)), min_size=1, max_size=6))
+def test_integer_and_numpy_points_are_float64_points(rows):
+    """numpy arrays, nested lists and integer tensors are the float64 points they hold, bit for bit."""
+    exact = torch.tensor(rows, dtype=torch.float64)
+    expected = edit(exact, SOURCE, TARGET, steps=4, generator=torch.Generator().manual_seed(0))
+    for given_points in (rows, np.array(rows), np.array(rows, dtype=np.int32), torch.tensor(rows), exact.numpy()):
+        y = edit(given_points, SOURCE, TARGET, steps=4, generator=torch.Generator().manual_seed(0))
+        assert y.dtype == torch.float64 and torch.equal(y, expected)
+
+
+@pytest.mark.parametrize("count", [np.int64(10), np.int32(10), torch.tensor(10), np.uint8(10)])
+def test_numpy_and_torch_integers_are_counts(count):
+    x = sample(20)
+    plain = edit(x, SOURCE, TARGET, steps=10, n_max=8, n_avg=2, generator=torch.Generator().manual_seed(1))
+    y = edit(
+        x, SOURCE, TARGET, steps=count, n_max=count - 2, n_avg=count // 5, generator=torch.Generator().manual_seed(1)
+    )
+    assert torch.equal(y, plain)
+    assert SOURCE.sample(count).shape == (10, 2)
+
+
+def test_a_mixture_needs_a_floating_dtype():
+    with pytest.raises(TypeError, match=r"^dtype must be a floating torch dtype .* got torch.int64$"):
+        GaussianMixture([[0.0, 0.0]], 1.0, dtype=torch.int64)
+
+
+def test_exact_inversion_is_one_adaptive_solve_per_direction_on_the_grid():
+    """ "exact" integrates each direction's whole span at once; callbacks still index the full grid."""
+    seen = []
+    x = sample(20)
+    edit(x, SOURCE, TARGET, "inversion", solver="exact", steps=10, n_max=6, callback=seen.append)
+    assert [info["i"] for info in seen] == [10, 9, 8, 7, 6, 5, 4, 5, 6, 7, 8, 9]
+    assert [info["phase"] for info in seen] == ["invert"] * 6 + ["sample"] * 6
+
+
+def test_metrics_take_numpy_and_integer_points_and_bound_their_sizes():
+    assert metrics.transport_cost([[0, 0]], np.array([[3, 4]])) == 25.0
+    with pytest.raises(ValueError, match=r"^x must have shape \(N, d\), got \(\)$"):
+        metrics.transport_cost("ab", [[1, 2]])
+    with pytest.raises(ValueError, match=r"^an exact assignment of 3001 points is over the limit of 3000; "):
+        metrics.ot_cost(np.zeros((3001, 2)), np.zeros((3001, 2)))

@@ -112,7 +112,9 @@ def test_given_mixtures_are_used_and_scaled():
         ((paper.source(),), {}, "give both source and target"),
         ((GaussianMixture([[0.0, 0, 0]]), GaussianMixture([[1.0, 0, 0]])), {}, "explore draws 2-D points"),
         ((), {"wieght": 0.5}, r"unknown setting\(s\) wieght"),
-        ((), {"weight": 1.0}, r"weight must be in \[0.05, 0.95\]"),
+        ((), {"weight": 1.0}, r"^weight must be a finite number > 0 and < 1, got 1.0$"),
+        ((), {"weight": 0.99}, r"^weight must be in \[0.05, 0.95\] \(the slider's range\), got 0.99$"),
+        ((), {"steps": 10**9}, r"^steps = 1000000000 is over the limit of 10000; a larger run would take hours"),
         ((), {"steps": 5, "n_max": 6}, "n_max must be <= steps"),
         ((), {"methods": ["euler"]}, "methods must be some of"),
     ],
@@ -120,3 +122,14 @@ def test_given_mixtures_are_used_and_scaled():
 def test_bad_settings_get_one_clear_error(args, settings, message):
     with pytest.raises(ValueError, match=message):
         flowtoy.explore(*args, **settings)
+
+
+def test_the_sliders_and_defaults_derive_from_the_settings():
+    import dataclasses
+
+    meta = {f.name: f.metadata["setting"] for f in dataclasses.fields(flowtoy.Settings)}
+    view = flowtoy.explore(n=100, methods=["flowedit"])
+    for name in ("weight", "std", "steps", "n_avg", "seed", "n"):
+        low, high, step = meta[name].slider
+        assert (view.controls[name].min, view.controls[name].max, view.controls[name].step) == (low, high, step), name
+    assert view.controls["n_max"].value == view.controls["steps"].value == 10  # the rule: n_max unset means T

@@ -1,13 +1,41 @@
 """Straightforward transcriptions of the reference implementation's FlowEdit loops (fallenshock/FlowEdit), written
-against a diffusers pipeline's own components: the scheduler's timesteps, ``encode_prompt``, the transformer, and
-noise drawn with ``randn_like`` from torch's default generator seeded with the seed, as the reference does."""
+against a diffusers pipeline's own components: the VAE, the scheduler's timesteps, ``encode_prompt``, the
+transformer, and noise drawn with ``randn_like`` from torch's default generator seeded with the seed, as the
+reference does.
+
+:data:`REFERENCES` finds a family's loop by its name; every loop takes ``(pipe, pixels, src_prompt, tar_prompt,
+steps, n_max, n_avg, src_g, tar_g, seed)`` with ``pixels`` (1, 3, [F,] H, W) in [-1, 1] and returns the edited
+latents as the family's adapter holds them.
+"""
 
 import numpy as np
 import torch
 
+REFERENCES = {}
 
-def reference_sd3(pipe, x_src, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
+
+def reference(*names):
+    """Register a loop as the reference of the families ``names``."""
+
+    def register(loop):
+        REFERENCES.update(dict.fromkeys(names, loop))
+        return loop
+
+    return register
+
+
+def scaled_latents(pipe, pixels):
+    """The VAE's mode, ``(mode - shift_factor) * scaling_factor`` (no shift where the config has none)."""
+    config = pipe.vae.config
+    with torch.no_grad():
+        mode = pipe.vae.encode(pixels).latent_dist.mode()
+    return (mode - (config.get("shift_factor") or 0.0)) * config.scaling_factor
+
+
+@reference("sd3", "sd35")
+def reference_sd3(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
     """A straightforward transcription of the reference SD3 FlowEdit loop (n_min = 0, CFG on both branches)."""
+    x_src = scaled_latents(pipe, pixels)  # (B, C, h, w), channels_last on CPU
     src = pipe.encode_prompt(src_prompt, None, None, do_classifier_free_guidance=True, negative_prompt="")
     tar = pipe.encode_prompt(tar_prompt, None, None, do_classifier_free_guidance=True, negative_prompt="")
     embeds = torch.cat([src[1], src[0], tar[1], tar[0]])
@@ -40,8 +68,10 @@ def reference_sd3(pipe, x_src, src_prompt, tar_prompt, steps, n_max, n_avg, src_
     return z_edit
 
 
-def reference_flux(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_min, n_avg, src_g, tar_g, seed):
+@reference("flux", "flux-schnell")
+def reference_flux(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed, n_min=0):
     """A straightforward transcription of the reference FLUX FlowEdit loop, its n_min phase included."""
+    x_unpacked = scaled_latents(pipe, pixels)
     B, C, h, w = x_unpacked.shape
     x_src = pipe._pack_latents(x_unpacked, B, C, h, w)  # (B, L, 4C): the reference edits packed latents
     image_ids = pipe._prepare_latent_image_ids(B, h // 2, w // 2, x_src.device, x_src.dtype)
@@ -90,9 +120,16 @@ def reference_flux(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_min
     return z_edit if n_min == 0 else xt_tar
 
 
-def reference_qwen(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed, negative=" "):
-    """The same loop for diffusers' QwenImagePipeline: its own prompt encoding (each prompt its own length), a
-    separate transformer call per prompt and draw, and its true CFG (rescaled to the prompt's norm per token)."""
+@reference("qwen-image")
+def reference_qwen(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed, negative=" "):
+    """The same loop for diffusers' QwenImagePipeline: its VAE's mode normalised per channel (a one-frame video),
+    its own prompt encoding (each prompt its own length), a separate transformer call per prompt and draw, and its
+    true CFG (rescaled to the prompt's norm per token)."""
+    vae = pipe.vae
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    with torch.no_grad():
+        x_unpacked = ((vae.encode(pixels[:, :, None]).latent_dist.mode() - mean) / std)[:, :, 0]
     B, C, h, w = x_unpacked.shape
     x_src = pipe._pack_latents(x_unpacked, B, C, h, w)  # (B, L, 4C)
     config = pipe.scheduler.config
@@ -126,6 +163,7 @@ def reference_qwen(pipe, x_unpacked, src_prompt, tar_prompt, steps, n_max, n_avg
     return _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, (src, src_g), (tar, tar_g))
 
 
+@reference("flux2", "flux2-klein")
 def reference_flux2(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
     """The same loop for diffusers' Flux2Pipeline / Flux2KleinPipeline, from the image: its own VAE encoding
     (patchified, batch-norm normalised), packing, ids, empirical mu, prompt encoding, a separate call per prompt,
@@ -185,6 +223,7 @@ def _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, source
     return z_edit
 
 
+@reference("wan", "wan22")
 def reference_wan(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
     """The same loop for diffusers' WanPipeline (2.1, or 2.2 with two experts), from the video: the VAE's mode
     normalised as the pipeline's latents (``(x - mean) * (1 / std)``), the scheduler's grid, ``encode_prompt`` with
@@ -223,3 +262,89 @@ def reference_wan(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src
         return uncond + scale * (cond - uncond)
 
     return _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, (src, src_g), (tar, tar_g))
+
+
+@reference("z-image")
+def reference_z_image(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
+    """The same loop for diffusers' ZImagePipeline: its float32 sigmas and mu, its ``(1000 - t) / 1000`` timestep,
+    list inputs (each prompt its own length), a separate call per prompt, its CFG ``v + w (v - v_neg)`` (on for
+    ``w > 0``) and the negated output."""
+    from diffusers.pipelines.z_image.pipeline_z_image import calculate_shift, get_default_z_image_sigmas
+
+    x_src = scaled_latents(pipe, pixels)  # (B, C, h, w)
+    h, w = x_src.shape[-2:]
+    config = pipe.scheduler.config
+    mu = calculate_shift(
+        (h // 2) * (w // 2),
+        config.get("base_image_seq_len", 256),
+        config.get("max_image_seq_len", 4096),
+        config.get("base_shift", 0.5),
+        config.get("max_shift", 1.15),
+    )
+    pipe.scheduler.set_timesteps(sigmas=get_default_z_image_sigmas(steps), mu=mu)
+    timesteps, sigmas = pipe.scheduler.timesteps, pipe.scheduler.sigmas
+    with torch.no_grad():
+        src, tar, neg = (pipe.encode_prompt(p, do_classifier_free_guidance=False)[0] for p in (src_prompt, tar_prompt, ""))
+
+    def velocity(z, prompt, t):
+        timestep = (1000 - t.expand(z.shape[0])) / 1000
+        latents = list(z.to(pipe.transformer.dtype).unsqueeze(2).unbind(dim=0))
+        with torch.no_grad():
+            out = pipe.transformer(latents, timestep, prompt, return_dict=False)[0]
+        return torch.stack([o.float() for o in out]).squeeze(2)
+
+    def guided(z, prompt, scale, t):
+        pos = velocity(z, prompt, t)
+        return -(pos + scale * (pos - velocity(z, neg, t))) if scale > 0 else -pos
+
+    return _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, (src, src_g), (tar, tar_g))
+
+
+@reference("chroma")
+def reference_chroma(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
+    """The same loop for diffusers' ChromaPipeline: FLUX.1's packing, ids and mu, its masked T5 prompts (the mask
+    extended over the image tokens), a separate call for the prompt and the empty negative one, CFG on for w > 1."""
+    from diffusers.pipelines.chroma.pipeline_chroma import calculate_shift
+
+    x_unpacked = scaled_latents(pipe, pixels)
+    B, C, h, w = x_unpacked.shape
+    x_src = pipe._pack_latents(x_unpacked, B, C, h, w)  # (B, L, 4C)
+    image_ids = pipe._prepare_latent_image_ids(B, h // 2, w // 2, x_src.device, x_src.dtype)
+    config = pipe.scheduler.config
+    mu = calculate_shift(
+        x_src.shape[1],
+        config.get("base_image_seq_len", 256),
+        config.get("max_image_seq_len", 4096),
+        config.get("base_shift", 0.5),
+        config.get("max_shift", 1.15),
+    )
+    pipe.scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+    timesteps, sigmas = pipe.scheduler.timesteps, pipe.scheduler.sigmas
+
+    def encoded(prompt):  # ((embeds, text ids, mask) of the prompt, the same of the negative prompt "")
+        with torch.no_grad():
+            out = pipe.encode_prompt(prompt=prompt, negative_prompt="", do_classifier_free_guidance=True)
+        return out[:3], out[3:]
+
+    def velocity(z, embeds, text_ids, mask, t):
+        attention_mask = pipe._prepare_attention_mask(z.shape[0], z.shape[1], z.dtype, mask)
+        with torch.no_grad():
+            return pipe.transformer(
+                hidden_states=z,
+                timestep=t.expand(z.shape[0]).to(z.dtype) / 1000,
+                encoder_hidden_states=embeds,
+                txt_ids=text_ids,
+                img_ids=image_ids,
+                attention_mask=attention_mask,
+                return_dict=False,
+            )[0]
+
+    def guided(z, prompt, scale, t):
+        v = velocity(z, *prompt[0], t)
+        if scale <= 1:
+            return v
+        v_neg = velocity(z, *prompt[1], t)
+        return v_neg + scale * (v - v_neg)
+
+    source, target = (encoded(src_prompt), src_g), (encoded(tar_prompt), tar_g)
+    return _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, source, target)

@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
 
-from flowedit import batch
+from flowedit import _request as request
 from flowedit._jobs import load_jobs
 from flowedit._media import embedded_record, fingerprint
 from flowedit._records import append_record, read_records
@@ -226,16 +226,16 @@ def test_short_writes_are_completed_and_a_failed_write_is_rolled_back(tmp_path, 
 
 def test_a_kill_between_the_output_and_its_record_is_healed_on_resume(folder, monkeypatch, capsys):
     edits = batch_file(folder, entry(codes=["dog", "fox"]))
-    real = batch.append_record
+    real = request.append_record
 
     def killed(results, record):
         if record["status"] == "ok" and record["code"] == "fox":
             raise KeyboardInterrupt  # the process dies after the rename, before the record
         real(results, record)
 
-    monkeypatch.setattr(batch, "append_record", killed)
+    monkeypatch.setattr(request, "append_record", killed)
     assert run(folder, edits) == 130
-    monkeypatch.setattr(batch, "append_record", real)
+    monkeypatch.setattr(request, "append_record", real)
     out = folder / "out"
     assert sorted(p.name for p in (out / "a").iterdir()) == ["dog.png", "fox.png"]
     assert [r["code"] for r in ok_records(out)] == ["dog"]

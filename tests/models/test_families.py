@@ -1,14 +1,13 @@
 """Every model family: loadable by name, one transformer call per step, every branch, same seed same bits,
 the reference algorithm; and the family read from a loaded pipeline or from a name before loading."""
 
-import functools
 import json
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from reference_loops import reference_flux, reference_flux2, reference_qwen, reference_sd3
+from reference_loops import REFERENCES
 
 from flowedit.cli import main
 from flowedit.models import FAMILIES, Editor, load
@@ -65,30 +64,12 @@ def test_every_branch_edits_with_one_call_per_step_and_repeats_bit_for_bit(edito
 
 
 def test_each_family_equals_the_reference_algorithm(editor):
-    family = editor.family
     settings = editor.settings(steps=7, n_max=5, n_avg=2, seed=3)
     ours = editor.edit_latents(picture(), "a cat", "a photo of a dog", settings)
+    pixels = editor.pipe.image_processor.preprocess(editor.load_image(picture()))
+    loop = REFERENCES[editor.family.name]  # written from the family's pipeline's own __call__
     guidance = (settings.src_guidance, settings.tar_guidance)
-    if family.pipeline == "StableDiffusion3Pipeline":
-        ref = reference_sd3(editor.pipe, ours.source, "a cat", "a photo of a dog", 7, 5, 2, *guidance, 3)
-    elif family.name.startswith("flux2"):  # from the pixels: the pipeline's own encoding and normalisation
-        pixels = editor.pipe.image_processor.preprocess(editor.load_image(picture()))
-        ref = reference_flux2(editor.pipe, pixels, "a cat", "a photo of a dog", 7, 5, 2, *guidance, 3)
-    else:  # packed families: the reference starts from the unpacked latents
-        unpacked = ours.layout.unpack(ours.source)
-        loop = reference_qwen if family.name == "qwen-image" else functools.partial(reference_flux, n_min=0)
-        ref = loop(
-            editor.pipe,
-            unpacked,
-            "a cat",
-            "a photo of a dog",
-            7,
-            5,
-            n_avg=2,
-            src_g=guidance[0],
-            tar_g=guidance[1],
-            seed=3,
-        )
+    ref = loop(editor.pipe, pixels, "a cat", "a photo of a dog", 7, 5, 2, *guidance, 3)
     torch.testing.assert_close(ours.edited, ref, rtol=1e-5, atol=1e-5)
 
 
@@ -117,6 +98,8 @@ def test_schnell_ignores_guidance_and_uses_the_unshifted_grid():
         ("Wan-AI/Wan2.2-T2V-A14B-Diffusers", "wan22"),
         ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", "wan"),
         ("Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", None),
+        ("Tongyi-MAI/Z-Image-Turbo", "z-image"),
+        ("lodestones/Chroma1-HD", "chroma"),
         ("someone/unknown-model", None),
     ],
 )
@@ -139,6 +122,8 @@ def test_the_family_a_name_announces(name, family):
         ("WanPipeline", {"boundary_ratio": None, "transformer_2": [None, None]}, "wan"),
         ("WanPipeline", {"boundary_ratio": 0.875, "transformer_2": ["diffusers", "WanTransformer3DModel"]}, "wan22"),
         ("WanImageToVideoPipeline", {}, None),
+        ("ZImagePipeline", {"all_patch_size": [2]}, "z-image"),
+        ("ChromaPipeline", {}, "chroma"),
     ],
 )
 def test_a_local_directory_tells_its_family_by_its_config_files(tmp_path, pipeline, config, family):
@@ -156,8 +141,8 @@ def test_an_unsupported_pipeline_is_refused_naming_the_supported_ones():
 
     with pytest.raises(
         TypeError,
-        match="unsupported pipeline HunyuanVideoPipeline; supported: Flux2KleinPipeline, Flux2Pipeline, FluxPipeline, "
-        "QwenImagePipeline, StableDiffusion3Pipeline, WanPipeline",
+        match="unsupported pipeline HunyuanVideoPipeline; supported: ChromaPipeline, Flux2KleinPipeline, Flux2Pipeline, FluxPipeline, "
+        "QwenImagePipeline, StableDiffusion3Pipeline, WanPipeline, ZImagePipeline",
     ):
         Editor.from_pipeline(HunyuanVideoPipeline())
 
@@ -168,7 +153,8 @@ def test_flowedit_models_lists_every_family_with_its_defaults(capsys):
     for name, family in FAMILIES.items():
         assert f"{name}: {family.title} ({family.pipeline}; offline: tiny-{name})" in out
         assert f"steps {family.defaults.steps}, n_max {family.defaults.n_max}" in out
-    assert out.count("reasoned, not tuned on real weights") == 7
+    # every family but SD3 and FLUX.1 [dev], whose defaults are the reference implementation's
+    assert out.count("reasoned, not tuned on real weights") == len(FAMILIES) - 2
 
 
 def test_the_readme_table_states_each_familys_defaults():

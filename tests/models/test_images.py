@@ -189,7 +189,7 @@ def test_image_nested_in_the_file_is_checked_while_loading(max_pixels):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"not an image", r"^x: not an image Pillow can read \(it starts with b'not an image'\); give a PNG, JPEG"),
+        (b"not an image", r"^x: not an image Pillow can read \(text, not image data\); give a PNG, JPEG"),
         (b"", r"^x: not an image Pillow can read \(no data\)"),
         (png_bytes(Image.new("RGB", (64, 64), "red"))[:-40], r"^x: cannot decode the image, it is truncated or"),
         (header_only_png(50, 50), r"^x: cannot decode the image, it is truncated or corrupt \("),

@@ -91,7 +91,7 @@ def test_flowedit_edit_mask_keeps_black_pixels_and_records_the_mask(tmp_path, ca
     with Image.open(out) as edited, Image.open(tmp_path / "in.png") as source:
         assert np.array_equal(np.asarray(edited)[:, :32], np.asarray(source)[:, :32])
         record = json.loads(edited.info["flowedit"])
-    assert record["mask"] == str(tmp_path / "mask.png") and record["feather"] == 0.0
+    assert len(record["mask_sha256"]) == 64 and record["feather"] == 0.0  # the mask as edited, not its path
     # an all-black mask is refused before any model loads (this model name would fail to load)
     bad = [*argv, "--model", str(tmp_path / "no-model"), "--out", str(tmp_path / "x.png")]
     capsys.readouterr()

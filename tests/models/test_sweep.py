@@ -45,7 +45,17 @@ def test_a_sweep_edits_every_cell_once_and_draws_one_labelled_sheet(editor, tmp_
         sweep(editor, picture(), "a cat", "a dog", tmp_path, [3, 5], [2.0, 6.0], seeds=[1, 2], steps=7, progress=False)
     assert not any(c.made for c in again)
     other = sweep(
-        editor, picture(), "a cat", "a dog", tmp_path, [3, 5], [2.0, 6.0], [1, 2], steps=7, overwrite=True, progress=False
+        editor,
+        picture(),
+        "a cat",
+        "a dog",
+        tmp_path,
+        [3, 5],
+        [2.0, 6.0],
+        [1, 2],
+        steps=7,
+        overwrite=True,
+        progress=False,
     )
     assert all(c.made for c in other)  # asked to overwrite: every cell redone
 

@@ -132,9 +132,9 @@ def test_u3_an_out_dir_that_is_a_file_stops_before_the_model_loads(folder, capsy
 @pytest.mark.parametrize("command", ["edit", "sweep"])
 def test_t1_w5_prompts_and_feather_are_refused_before_the_model_loads(folder, capsys, command):
     if command == "edit":
-        base = ["edit", "--image", str(folder / "in.png"), "--out", str(folder / "o.png"), *FAST]
+        base = ["edit", "--image", str(folder / "in.png"), "--out", str(folder / "o.png"), *FAST, "--n-max", "2"]
     else:
-        base = argv(folder)[:1] + argv(folder)[7:]
+        base = argv(folder)[:3] + argv(folder)[7:]
     prompts = ["--source", "a cat", "--target", "a dog"]
     assert main([*base, "--source", "a \udcff cat", "--target", "a dog"]) == 2
     assert "--source holds a byte that is not UTF-8" in capsys.readouterr().err
@@ -149,8 +149,25 @@ def test_every_command_writes_one_record_schema_with_one_fingerprint(folder):
         "- input_img: in.png\n  source_prompt: a cat\n  target_prompts: [a dog]\n  target_codes: [dog]\n"
     )
     one = ["--steps", "4", "--n-max", "2", "--seed", "42"]
-    assert main(["edit", "--image", str(folder / "in.png"), "--source", "a cat", "--target", "a dog", "--out",
-                 str(folder / "edit.png"), "--model", "tiny-sd3", *one]) == 0
+    assert (
+        main(
+            [
+                "edit",
+                "--image",
+                str(folder / "in.png"),
+                "--source",
+                "a cat",
+                "--target",
+                "a dog",
+                "--out",
+                str(folder / "edit.png"),
+                "--model",
+                "tiny-sd3",
+                *one,
+            ]
+        )
+        == 0
+    )
     assert main(["run", str(folder / "edits.yaml"), "--out-dir", str(folder / "run"), "--model", "tiny-sd3", *one]) == 0
     assert main(argv(folder, n_max="2")) == 0
     records = [

@@ -1,4 +1,4 @@
-"""The tiny random SD3 / FLUX pipelines of flowedit.testing: real classes, seeded, runnable, reloadable."""
+"""The tiny random SD3 / FLUX pipelines of the flowedit.testing package: real classes, seeded, runnable, reloadable."""
 
 import ast
 import functools
@@ -188,8 +188,8 @@ def test_save_and_from_pretrained_round_trip(name, tmp_path):
 
 
 def test_flowedit_testing_imports_only_stdlib_and_torch_at_module_level():
-    """The model libraries are imported inside the builders, so the core needs torch only (the builders'
-    own modules that flowedit.testing imports are held to the same rule)."""
+    """The model libraries are imported inside the builders, so the core needs torch only (every module of the
+    package, reached through its relative imports, is held to the same rule)."""
     allowed = {"__future__", "collections", "contextlib", "functools", "string", "typing", "torch"}
     files, seen = [Path(flowedit.testing.__file__)], set()
     while files:
@@ -202,10 +202,25 @@ def test_flowedit_testing_imports_only_stdlib_and_torch_at_module_level():
         assert names <= allowed, (path.name, names - allowed)
         own = {path.parent / f"{n.module}.py" for n in top if isinstance(n, ast.ImportFrom) and n.level == 1}
         files += [p for p in own if p not in seen]
-    assert len(seen) == 3  # testing.py, _tiny_qwen.py and _tiny_wan.py
+    assert seen == set(Path(flowedit.testing.__file__).parent.glob("*.py"))  # the package's every module
 
 
 def test_missing_models_extra_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "diffusers", None)
     with pytest.raises(ImportError, match=r"pip install 'flowtoy-flowedit\[models\]'"):
         tiny_flux_pipeline()
+
+
+@pytest.mark.parametrize("name", ["wan", "wan22"])
+def test_the_tiny_wans_edit_the_longest_clip_the_default_limits_accept(name):
+    """Their rotary tables span what the limits accept: 257 frames are 65 latent frames (tables of 32 failed)."""
+    from PIL import Image
+
+    from flowedit.models import load
+    from flowedit.models._images import ImageLimits
+
+    frames = ImageLimits().max_frames
+    editor = load(f"tiny-{name}")
+    clip = [Image.new("RGB", (8, 8), (3 * i % 256, 0, 0)) for i in range(frames)]
+    result = editor.edit_latents(clip, "a red car", "a blue bus", editor.settings(steps=2, n_max=1))
+    assert result.source.shape == (1, 4, (frames - 1) // 4 + 1, 2, 2) and torch.isfinite(result.edited).all()

@@ -137,7 +137,7 @@ def test_flowedit_edit_video_round_trips_gif_and_mp4_keeping_frames_size_and_rat
     assert len(clip.frames) == 9 and clip.size == (40, 32) and clip.fps == kept
     record = video_record(out)
     assert record["model"] == "tiny-wan22" and record["frames"] == 9 and record["n_max"] == 5 and record["fps"] == kept
-    assert record["model_calls"] == 5 and record["video"] == str(source)
+    assert record["model_calls"] == 5 and record["media"] == "video" and len(record["source_sha256"]) == 64
 
 
 def test_a_gif_keeps_its_rate_to_its_10_ms_steps(tmp_path):
@@ -257,7 +257,8 @@ def test_python_inputs_are_held_to_the_same_rules():
         read_video([np.zeros((4, 4, 3))] * 5)
     with pytest.raises(ValueError, match="a video is a list of PIL images, a GIF, an MP4 or a folder"):
         load("tiny-wan").edit(frames(1)[0], "a", "b", **FAST)
-    assert read_video(frames(5), fps=float("nan")).fps == 16.0  # a rate that is no rate: Wan's 16
+    with pytest.raises(ValueError, match=r"read_video: fps must be a positive, finite .*, got nan \(float\)"):
+        read_video(frames(5), fps=float("nan"))  # a rate that is no rate is refused, not replaced
 
 
 def test_without_guidance_each_branch_is_one_row_and_still_one_call_per_step():
@@ -326,7 +327,7 @@ def test_a_video_sweeps_into_mp4_cells_and_a_sheet_of_middle_frames_and_resumes(
     assert main(argv) == 0
     assert "2 cells, 2 edited now, 0 kept" in capsys.readouterr().out
     cells = sorted((tmp_path / "s" / "cells").iterdir())
-    assert [p.name for p in cells] == ["n_max-3_guidance-4_seed-42.mp4", "n_max-5_guidance-4_seed-42.mp4"]
+    assert [p.name for p in cells] == ["n_max-3_guidance-4.0_seed-42.mp4", "n_max-5_guidance-4.0_seed-42.mp4"]
     for cell in cells:
         assert len(read_video(cell).frames) == 9 and video_record(cell)["model_calls"] in (3, 5)
     with PILImage.open(tmp_path / "s" / "sheet.png") as sheet:

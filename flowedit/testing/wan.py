@@ -10,6 +10,10 @@ from typing import Any
 
 import torch
 
+from .parts import import_models, ready, seeded, t5_encoder, t5_tokenizer
+
+__all__ = ["tiny_wan_pipeline"]
+
 # Wan's VAE statistics for its 16 latent channels; the tiny VAE keeps the first four.
 _WAN_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075)
 _WAN_STD = (2.8184, 1.4541, 2.3275, 2.6558)
@@ -18,7 +22,11 @@ _TEXT_WIDTH = 32
 
 
 def _transformer(diffusers: Any) -> Any:
-    """A 2-block ``WanTransformer3DModel``: 2 heads x 12 (rope 4/4/4 over frames, rows, columns), patch (1, 2, 2)."""
+    """A 2-block ``WanTransformer3DModel``: 2 heads x 12 (rope 4/4/4 over frames, rows, columns), patch (1, 2, 2).
+
+    Its rotary tables span 1024 positions per axis, as the real model's: every clip the default input limits accept
+    fits (257 frames are 65 latent frames; 4096 pixels are 512 token rows). A table's first positions do not depend
+    on its length."""
     return diffusers.WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
@@ -31,7 +39,7 @@ def _transformer(diffusers: Any) -> Any:
         num_layers=2,
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
+        rope_max_seq_len=1024,  # the real model's
     )
 
 
@@ -55,14 +63,12 @@ def tiny_wan_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32, experts
     Frame sides must be multiples of 8 (VAE factor 4 x patch 2), e.g. 32 x 32. Outputs are meaningless videos
     (random weights); the code paths are the real ones.
     """
-    from .testing import _import_models, _ready, _seeded, _t5_encoder, _t5_tokenizer
-
     if experts not in (1, 2) or (ti2v and experts != 1):
         raise ValueError(f"experts must be 1 (Wan 2.1, 2.2 TI2V) or 2 (Wan 2.2 A14B), got {experts!r}")
     patchify = dict(is_residual=True, in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=8)
-    diffusers, transformers, tokenizers = _import_models()
-    with _seeded(seed):
-        tokenizer = _t5_tokenizer(transformers, tokenizers)
+    diffusers, transformers, tokenizers = import_models()
+    with seeded(seed):
+        tokenizer = t5_tokenizer(transformers, tokenizers)
         modules = {
             "transformer": _transformer(diffusers),
             "vae": diffusers.AutoencoderKLWan(
@@ -76,7 +82,7 @@ def tiny_wan_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32, experts
                 scale_factor_temporal=4,
                 **(patchify if ti2v else {"scale_factor_spatial": 4}),
             ),
-            "text_encoder": _t5_encoder(transformers, tokenizer, _TEXT_WIDTH, umt5=True),
+            "text_encoder": t5_encoder(transformers, tokenizer, _TEXT_WIDTH, umt5=True),
         }
         if experts == 2:
             modules["transformer_2"] = _transformer(diffusers)
@@ -88,5 +94,5 @@ def tiny_wan_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32, experts
         tokenizer=tokenizer,
         boundary_ratio=_WAN22_BOUNDARY if experts == 2 else None,
         expand_timesteps=ti2v,
-        **_ready(modules, dtype),
+        **ready(modules, dtype),
     )

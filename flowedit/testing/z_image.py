@@ -1,0 +1,65 @@
+"""Tiny random-weight ``ZImagePipeline``, built in memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .parts import QWEN3_CHAT_TEMPLATE, autoencoder_kl, import_models, qwen_tokenizer, ready, seeded
+
+__all__ = ["tiny_z_image_pipeline"]
+
+
+def tiny_z_image_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32) -> Any:
+    """A real ``ZImagePipeline`` with tiny random weights, built in memory.
+
+    - ``transformer``: ``ZImageTransformer2DModel``, 1 main + 1 refiner layer of each kind, 2 heads x 16,
+      ``all_patch_size=(2,)``, 4 latent channels, ``cap_feat_dim=16`` (the text width), rope axes 4/6/6 over
+      (caption or frame, rows, columns) with Z-Image's table lengths (1024, 512, 512).
+    - ``vae``: ``AutoencoderKL``, factor 2, 4 latent channels, ``scaling_factor=0.3611``, ``shift_factor=0.1159``
+      (the FLUX.1 VAE's values, which Z-Image uses).
+    - ``text_encoder``: ``Qwen3Model``, width 16, 2 layers (the pipeline reads the second to last hidden states);
+      ``tokenizer``: byte-level with Qwen's chat special tokens and a chat template.
+    - ``scheduler``: ``FlowMatchEulerDiscreteScheduler(shift=3.0)``, static (Z-Image-Turbo's).
+
+    Image sides must be multiples of 4 (VAE factor 2 x patch 2). Outputs are meaningless images; the code paths
+    are the real ones.
+    """
+    diffusers, transformers, tokenizers = import_models()
+    width = 16
+    with seeded(seed):
+        tokenizer = qwen_tokenizer(transformers, tokenizers)
+        tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
+        text_config = transformers.Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=width,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+            max_position_embeddings=1024,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            bos_token_id=None,
+        )
+        modules = {
+            "transformer": diffusers.ZImageTransformer2DModel(
+                all_patch_size=(2,),
+                all_f_patch_size=(1,),
+                in_channels=4,
+                dim=32,
+                n_layers=1,
+                n_refiner_layers=1,
+                n_heads=2,
+                n_kv_heads=2,
+                cap_feat_dim=width,
+                axes_dims=[4, 6, 6],
+                axes_lens=[1024, 512, 512],
+            ),
+            "vae": autoencoder_kl(diffusers, scaling_factor=0.3611, shift_factor=0.1159),
+            "text_encoder": transformers.Qwen3Model(text_config),
+        }
+    scheduler = diffusers.FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
+    return diffusers.ZImagePipeline(scheduler=scheduler, tokenizer=tokenizer, **ready(modules, dtype))
