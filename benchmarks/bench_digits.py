@@ -1,4 +1,4 @@
-"""Real-digit edits over all 90 ordered class pairs: the figures the README and notebook 05 state.
+"""Real-digit edits over all 90 ordered class pairs: the figures the README and notebook 04 state.
 
 For every ordered pair of different digits, all held-out images of the source class are edited by
 FlowEdit (T = 50, n_max = 40), editing by inversion (RK4, 50 steps, the full path) and the exact

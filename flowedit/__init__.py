@@ -9,6 +9,7 @@ Time ``t`` is sigma: ``t = 0`` is data, ``t = 1`` is noise, ``z_t = (1 - t) x0 +
 :mod:`flowedit.models` on first use, so importing the core never imports diffusers.
 """
 
+from ._after import UNIEDIT_EPS, dvrf, flowalign, uniedit, uniedit_mask
 from ._edit import (
     VelocityPair,
     check_generator,
@@ -29,6 +30,7 @@ from ._grid import (
     shift_timesteps,
 )
 from ._integrate import CALLBACK_KEYS, RK4, SOLVERS, Adaptive, Euler, Heun, Solver, Velocity, integrate
+from ._solvers import FireFlow, Midpoint, RFSolver, UniInv
 
 _MODELS = ("DEFAULTS", "EditResult", "EditSettings", "Editor", "load")
 
@@ -48,8 +50,13 @@ __all__ = [
     "RK4",
     "SOLVERS",
     "Euler",
+    "FireFlow",
     "Heun",
+    "Midpoint",
+    "RFSolver",
     "Solver",
+    "UNIEDIT_EPS",
+    "UniInv",
     "Velocity",
     "VelocityPair",
     "check_count",
@@ -57,7 +64,9 @@ __all__ = [
     "check_grid",
     "check_mask",
     "check_schedule",
+    "dvrf",
     "edit_by_inversion",
+    "flowalign",
     "flowedit",
     "flux_mu",
     "flux_timesteps",
@@ -67,5 +76,7 @@ __all__ = [
     "sd3_timesteps",
     "sdedit",
     "shift_timesteps",
+    "uniedit",
+    "uniedit_mask",
     "velocity_pair",
 ]

@@ -15,7 +15,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import metrics, paper  # noqa: E402
-from ._edit import METHODS, Adaptive, edit, gauss_hermite  # noqa: E402
+from ._edit import METHODS, Adaptive, edit, gauss_hermite, round_trip  # noqa: E402
 from ._mixture import GaussianMixture  # noqa: E402
 from ._settings import Settings  # noqa: E402
 
@@ -30,6 +30,7 @@ __all__ = [
     "gauss_hermite",
     "metrics",
     "paper",
+    "round_trip",
 ]
 
 

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from flowedit._files import write_atomically
 
 from ._mixture import GaussianMixture
-from ._plot_base import _PALETTE, Points, _check_2d, _means, _numpy, _square, _stars, mode_colors
+from ._plot_base import PALETTE, Points, as_array, check_2d, mean_array, mode_colors, square, stars
 from ._settings import DEFAULT, check_setting
 
 __all__ = ["animate"]
@@ -45,8 +45,8 @@ def animate(
     """
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    _check_2d(source, target)
-    frames = _numpy(frames, "frames", ndim=3)
+    check_2d(source, target)
+    frames = as_array(frames, "frames", ndim=3)
     times = [float(t) for t in times]
     rgba = mode_colors(colors)
     if len(times) != len(frames) or len(rgba) != frames.shape[1]:
@@ -58,20 +58,20 @@ def animate(
         raise ValueError(f"frames {frames.shape} needs {len(frames)} phases, got {len(phases)}")
     fps = check_setting("fps", fps)
     out = Path(out)
-    extra = [_means(m) for m in (source, target) if m is not None]
-    xlim, ylim = _square(frames, *extra)
+    extra = [mean_array(m) for m in (source, target) if m is not None]
+    xlim, ylim = square(frames, *extra)
     fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
     ax.set(xlim=xlim, ylim=ylim, aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
     marks = []
     if source is not None:
-        m = _means(source)
+        m = mean_array(source)
         ax.plot(m[:, 0], m[:, 1], "P", ms=10, mfc="white", mec="black", ls="none", zorder=5, label="source means")
     if target is not None:
-        _stars(ax, target.means)
+        stars(ax, target.means)
         marks.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black", label="target means"))
     dots = ax.scatter(frames[0, :, 0], frames[0, :, 1], c=rgba, s=5, linewidths=0)
     marks += [
-        Line2D([], [], ls="none", marker="o", ms=4, color=_PALETTE[k], label=f"points of source mode {k + 1}")
+        Line2D([], [], ls="none", marker="o", ms=4, color=PALETTE[k], label=f"points of source mode {k + 1}")
         for k in np.unique(np.asarray(colors.cpu() if torch.is_tensor(colors) else colors))
     ]
     handles, _ = ax.get_legend_handles_labels()

@@ -20,11 +20,11 @@ import torch
 from flowedit import check_count, check_generator
 
 __all__ = [
+    "short",
     "check_choice",
     "check_dtype",
     "check_generator",
     "check_int",
-    "check_mixture",
     "check_number",
     "check_points",
 ]
@@ -61,9 +61,9 @@ def check_number(
     With ``why``, a value above ``high`` is "over the limit" and the message says ``why``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real | np.number | torch.Tensor):
-        raise TypeError(f"{name} must be a real number, got {_short(value)}")
+        raise TypeError(f"{name} must be a real number, got {short(value)}")
     if torch.is_tensor(value) and (value.ndim > 0 or value.dtype == torch.bool or value.is_complex()):
-        raise TypeError(f"{name} must be a real number, got {_short(value)}")
+        raise TypeError(f"{name} must be a real number, got {short(value)}")
     number = float(value)
     if why and high is not None and math.isfinite(number) and number > high:
         raise ValueError(f"{_label(name, f'{number:g}')} is over the limit of {high:g}; {why}")
@@ -79,7 +79,7 @@ def check_number(
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """One of ``choices`` (strings)."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"unknown {name} {_short(value)}; choose one of {', '.join(choices)}")
+        raise ValueError(f"unknown {name} {short(value)}; choose one of {', '.join(choices)}")
     return value
 
 
@@ -88,17 +88,6 @@ def check_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"{name} must be a floating torch dtype such as torch.float64 or torch.float32, got {dtype!r}")
     return dtype
-
-
-def check_mixture(mixture: Any, name: str) -> Any:
-    """A :class:`~flowtoy.GaussianMixture` (such as ``flowtoy.paper.source()``)."""
-    from ._mixture import GaussianMixture
-
-    if not isinstance(mixture, GaussianMixture):
-        raise TypeError(
-            f"{name} must be a flowtoy.GaussianMixture (e.g. flowtoy.paper.{name}()), got {_short(mixture)}"
-        )
-    return mixture
 
 
 def check_points(x: Any, name: str, dim: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -113,7 +102,7 @@ def check_points(x: Any, name: str, dim: int, dtype: torch.dtype = torch.float64
         array = np.asarray(x) if not isinstance(x, str | bytes) else np.asarray(None, dtype=object)
         if array.dtype.kind not in "biuf":
             raise TypeError(
-                f"{name} must be points of shape (N, {dim}): a tensor, array or nested list of numbers, got {_short(x)}"
+                f"{name} must be points of shape (N, {dim}): a tensor, array or nested list of numbers, got {short(x)}"
             )
         points = torch.from_numpy(np.ascontiguousarray(array))
     if points.dtype == torch.bool or points.is_complex():
@@ -129,7 +118,7 @@ def check_points(x: Any, name: str, dim: int, dtype: torch.dtype = torch.float64
     return points
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     """A short description of ``value``: its repr if small, else its type and shape (never a long dump)."""
     shape = getattr(value, "shape", None)
     if shape is not None and len(shape) > 0:

@@ -1,7 +1,10 @@
 """``flowtoy.edit``: every editing method of the paper's toy experiment, on exact mixture flows.
 
 All methods but ``"ot"`` run on :mod:`flowedit`'s shared integrator; only the velocities are the
-closed-form ones of :class:`~flowtoy.GaussianMixture`.
+closed-form ones of :class:`~flowtoy.GaussianMixture`. The editors after FlowEdit (FlowAlign, DVRF and
+its DDS end, UniEdit-Flow) are the core's :func:`flowedit.flowalign`, :func:`flowedit.dvrf` and
+:func:`flowedit.uniedit` on the same velocity pair; their ``x0hat = z - t v`` is the mixture's exact
+:meth:`~flowtoy.GaussianMixture.denoise`.
 """
 
 from __future__ import annotations
@@ -15,24 +18,32 @@ from numpy.polynomial.hermite_e import hermegauss
 
 from flowedit import (
     Adaptive,
+    FireFlow,
+    Midpoint,
+    RFSolver,
+    UniInv,
     check_generator,
     check_mask,
+    dvrf,
     edit_by_inversion,
+    flowalign,
     flowedit,
     integrate,
     linear_timesteps,
     sdedit,
+    uniedit,
     velocity_pair,
 )
 
-from ._checks import check_choice, check_int, check_mixture, check_points
-from ._mixture import GaussianMixture
+from ._checks import check_choice, check_int, check_points
+from ._mixture import GaussianMixture, check_mixture
 from ._settings import DEFAULT, Settings, check_setting
 
-__all__ = ["MEAN_DRAWS", "METHODS", "SOLVERS", "Adaptive", "edit", "gauss_hermite"]
+__all__ = ["MEAN_DRAWS", "METHODS", "SOLVERS", "Adaptive", "edit", "gauss_hermite", "round_trip"]
 
-METHODS = ("flowedit", "flowedit-mean", "inversion", "sdedit", "ot")
-SOLVERS = ("euler", "heun", "rk4", "exact")
+METHODS = ("flowedit", "flowedit-mean", "inversion", "sdedit", "ot", "flowalign", "dvrf", "dds", "uniedit")
+SOLVERS = ("euler", "heun", "rk4", "exact", "midpoint", "rf-solver", "fireflow", "uni-inv")
+_PAPER_SOLVERS = {"midpoint": Midpoint, "rf-solver": RFSolver, "fireflow": FireFlow, "uni-inv": UniInv}
 MAX_QUADRATURE = 200_000  # points of the tensor-product Gauss-Hermite rule of "flowedit-mean"
 MEAN_DRAWS = 64  # Monte-Carlo draws per step of "flowedit-mean" where that rule would be larger
 MAX_OT = 3000  # points of the exact assignment of "ot" (O(N^3))
@@ -102,6 +113,11 @@ def edit(
     generator: torch.Generator | None = None,
     callback: Callable[[dict], None] | None = None,
     mask: Any = None,
+    zeta: float = DEFAULT.zeta,
+    guidance: float = DEFAULT.guidance,
+    eta: float = DEFAULT.eta,
+    omega: float = DEFAULT.omega,
+    pixels: bool = False,
 ) -> torch.Tensor:
     """Edit points ``x_src`` (N, d) of ``source`` towards ``target`` with one of the paper's methods.
 
@@ -125,6 +141,22 @@ def edit(
     - ``"ot"``: the exact optimal pairing of ``x_src`` with as many fresh target samples (a lower
       bound on the transport cost of any method that reaches the target distribution).
 
+    The editors after FlowEdit (each one change to FlowEdit's update; see :mod:`flowedit`):
+
+    - ``"flowalign"``: :func:`flowedit.flowalign` (``zeta``; ``guidance`` ``w`` makes the target
+      velocity ``v_src + w (v_tar - v_src)``, the source as negative, one more source evaluation).
+    - ``"dvrf"``: :func:`flowedit.dvrf` with the official progressive shift ``c_t = eta (i / T) t``;
+      ``"dds"`` is its other end, ``c_t = 0``.
+    - ``"uniedit"``: :func:`flowedit.uniedit`, Uni-Inv with the source velocity to ``t = n_max / T``
+      (the paper's ``alpha``) and back with strength ``omega``. Its soft mask is a min-max over the
+      positions of a sample: with ``pixels=True`` each coordinate is a pixel of a one-channel image
+      (the digits: 64 positions); otherwise a point is ONE position with ``d`` channels, the mask is 0
+      (as the official code gives for one position) and the step is ``dt (omega (v_tar - v_src) + v_src)``.
+
+    ``solver`` (``"inversion"`` and ``"sdedit"``) may also be one of the inversion papers' solvers:
+    ``"midpoint"``, ``"rf-solver"`` (:class:`flowedit.RFSolver`, equal to midpoint up to rounding),
+    ``"fireflow"`` (:class:`flowedit.FireFlow`) or ``"uni-inv"`` (:class:`flowedit.UniInv`).
+
     The counts are bounded as the command line's are (:class:`flowtoy.Settings`: e.g. ``steps`` at
     most 10,000, ``n_avg`` at most 1,000); numpy and torch integers are counts too.
 
@@ -136,8 +168,20 @@ def edit(
     x = check_points(x_src, "x_src", source.dim, source.means.dtype)
     method = check_choice(method, "method", METHODS)
     solver = check_choice(solver, "solver", SOLVERS)
-    s = Settings(steps=steps, n_max=n_max, n_min=n_min, n_avg=n_avg, nodes=nodes)
+    s = Settings(
+        steps=steps,
+        n_max=n_max,
+        n_min=n_min,
+        n_avg=n_avg,
+        nodes=nodes,
+        zeta=zeta,
+        guidance=guidance,
+        eta=eta,
+        omega=omega,
+    )
     steps, n_max, n_min, n_avg, nodes = s.steps, s.edit_steps, s.n_min, s.n_avg, s.nodes
+    if not isinstance(pixels, bool):
+        raise TypeError(f"pixels must be True or False, got {type(pixels).__name__}")
     check_generator(generator)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be a function of the step's dict or None, got {type(callback).__name__}")
@@ -149,7 +193,7 @@ def edit(
             raise ValueError(f"mask applies to methods 'flowedit' and 'flowedit-mean' only, not {method!r}")
         mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
         mask = check_mask(mask[:, None] if mask.ndim == 1 else mask, x)  # (N,) -> one value per point
-    ode = Adaptive() if solver == "exact" else solver
+    ode = Adaptive() if solver == "exact" else _PAPER_SOLVERS[solver]() if solver in _PAPER_SOLVERS else solver
     options = {"n_max": n_max, "generator": generator, "callback": callback}
 
     if method == "flowedit":
@@ -166,4 +210,39 @@ def edit(
         return edit_by_inversion(x, source.velocity, target.velocity, ts, n_max=n_max, method=ode, callback=callback)
     if method == "sdedit":
         return sdedit(x, target.velocity, ts, method=ode, **options)
+    if method == "flowalign":
+        return flowalign(x, _guided_pair(source, target, s.guidance), ts, zeta=s.zeta, **options)
+    if method in ("dvrf", "dds"):
+        return dvrf(
+            x, velocity_pair(source.velocity, target.velocity), ts, eta=s.eta if method == "dvrf" else 0.0, **options
+        )
+    if method == "uniedit":
+        pair = velocity_pair(source.velocity, target.velocity)
+        channels = None if pixels else 1
+        return uniedit(
+            x, source.velocity, pair, ts, n_max=n_max, omega=s.omega, channel_dim=channels, callback=callback
+        )
     return _optimal_pairing(x, target, generator)
+
+
+def _guided_pair(source: GaussianMixture, target: GaussianMixture, w: float):
+    """FlowAlign's pair: ``(v_src(z_src), v_src(z_tar) + w (v_tar(z_tar) - v_src(z_tar)))``; ``w = 1``: the plain pair."""
+    if w == 1:
+        return velocity_pair(source.velocity, target.velocity)
+
+    def pair(z_src: torch.Tensor | None, z_tar: torch.Tensor, t: float):
+        negative = source.velocity(z_tar, t)
+        guided = negative + w * (target.velocity(z_tar, t) - negative)
+        return (None if z_src is None else source.velocity(z_src, t)), guided
+
+    return pair
+
+
+def round_trip(x_src: Any, source: GaussianMixture, target: GaussianMixture, method: str = "flowedit", **options):
+    """Edit ``x_src`` from ``source`` to ``target``, then the result back: ``(y, x_back)``, each of ``x_src``'s shape.
+
+    Both edits take the same ``options`` of :func:`edit` (one ``generator`` feeds both, in turn); how far
+    ``x_back`` lands from ``x_src`` measures a method's reversibility (FlowAlign's claim).
+    """
+    y = edit(x_src, source, target, method, **options)
+    return y, edit(y, target, source, method, **options)

@@ -43,7 +43,7 @@ _LABELS.update(seed="seed", n="points N")
 DEFAULTS = {name: getattr(DEFAULT, name) for name in _LABELS} | {"steps": 10, "n": 500}
 DEFAULTS["n_max"] = DEFAULTS["steps"]
 DEFAULT_METHODS = ("inversion", "flowedit")
-_PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
 def _widgets():
@@ -224,7 +224,7 @@ class Explorer:
         fig = self.figure
         x = self.x.numpy()
         modes = metrics.nearest_mode(self.x, self.source).numpy()
-        colors = np.array(_PALETTE)[modes % len(_PALETTE)]
+        colors = np.array(PALETTE)[modes % len(PALETTE)]
         clouds = [x, *(y.numpy() for y in self.edits.values()), self.target.means.numpy()]
         low, high = np.min([c.min(0) for c in clouds], 0), np.max([c.max(0) for c in clouds], 0)
         center, half = (low + high) / 2, (high - low).max() / 2 * 1.06 + 0.5
@@ -239,7 +239,7 @@ class Explorer:
             ax.set(xlim=(center[0] - half, center[0] + half), ylim=(center[1] - half, center[1] + half))
             ax.set_title(self._title(method, s), fontsize=9)
         handles = [
-            Line2D([], [], ls="none", marker="o", ms=4, color=_PALETTE[k], label=f"source point, mode {k + 1}")
+            Line2D([], [], ls="none", marker="o", ms=4, color=PALETTE[k], label=f"source point, mode {k + 1}")
             for k in range(self.source.n_components)
         ]
         handles.append(Line2D([], [], ls="none", marker="x", ms=4, color="black", label="its edit (line: the pair)"))

@@ -31,11 +31,11 @@ import torch
 
 from flowedit import check_generator
 
-from ._checks import check_dtype, check_int
+from ._checks import check_dtype, check_int, short
 from ._kernels import posterior_sum, two_mode_velocity
 from ._settings import setting
 
-__all__ = ["GaussianMixture"]
+__all__ = ["GaussianMixture", "check_mixture"]
 
 _LOG_2PI = math.log(2 * math.pi)
 _SMALL_BATCH = 2048  # points x components below which the plain formula is faster than the kernels
@@ -337,3 +337,10 @@ class GaussianMixture:
         return self._posterior(z, t, "velocity")
 
     __call__ = velocity
+
+
+def check_mixture(mixture: Any, name: str) -> GaussianMixture:
+    """A :class:`GaussianMixture` (such as ``flowtoy.paper.source()``), else ``TypeError`` naming ``name``."""
+    if not isinstance(mixture, GaussianMixture):
+        raise TypeError(f"{name} must be a flowtoy.GaussianMixture (e.g. flowtoy.paper.{name}()), got {short(mixture)}")
+    return mixture

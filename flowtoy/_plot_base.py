@@ -16,8 +16,8 @@ from . import metrics
 from ._mixture import GaussianMixture
 
 Points = torch.Tensor | np.ndarray
-_PALETTE = to_rgba_array([f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown", "pink", "cyan")])
-_DOT = {"s": 4, "linewidths": 0, "alpha": 0.6, "rasterized": True}  # scatter style of point clouds
+PALETTE = to_rgba_array([f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown", "pink", "cyan")])
+DOT = {"s": 4, "linewidths": 0, "alpha": 0.6, "rasterized": True}  # scatter style of point clouds
 # log p drops by r^2 / 2 at Mahalanobis radius r: contours at r = 1, 2, 3 of the highest mode
 _LEVELS = (-4.5, -2.0, -0.5)
 
@@ -27,10 +27,10 @@ def mode_colors(labels: Points | Sequence[int]) -> np.ndarray:
     labels = np.asarray(labels.cpu() if torch.is_tensor(labels) else labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
         raise ValueError(f"labels must be a 1-D array of non-negative integers, got {labels.dtype} {labels.shape}")
-    return _PALETTE[labels % len(_PALETTE)]
+    return PALETTE[labels % len(PALETTE)]
 
 
-def _numpy(points: Points, name: str, ndim: int = 2) -> np.ndarray:
+def as_array(points: Points, name: str, ndim: int = 2) -> np.ndarray:
     a = points.detach().cpu().numpy() if torch.is_tensor(points) else np.asarray(points)
     if a.ndim != ndim or a.shape[-1] != 2:
         shape = "(N, 2)" if ndim == 2 else "(S, N, 2)"
@@ -38,18 +38,18 @@ def _numpy(points: Points, name: str, ndim: int = 2) -> np.ndarray:
     return a.astype(np.float64)
 
 
-def _modes(x: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
+def nearest_modes(x: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
     """Index of the nearest mean of ``mixture`` for each point, ``(N,)``."""
     return metrics.nearest_mode(torch.from_numpy(x), mixture).cpu().numpy()
 
 
-def _check_2d(*mixtures: GaussianMixture | None) -> None:
+def check_2d(*mixtures: GaussianMixture | None) -> None:
     for m in mixtures:
         if m is not None and m.dim != 2:
             raise ValueError(f"plots need 2-D mixtures, got a {m.dim}-D {m!r}")
 
 
-def _square(*clouds: np.ndarray, pad: float = 0.06, min_half: float = 1.0) -> tuple[tuple, tuple]:
+def square(*clouds: np.ndarray, pad: float = 0.06, min_half: float = 1.0) -> tuple[tuple, tuple]:
     """Square ``(xlim, ylim)`` around all points of ``clouds`` (each ``(..., 2)``), with ``pad`` relative margin."""
     pts = np.concatenate([c.reshape(-1, 2) for c in clouds])
     lo, hi = pts.min(0), pts.max(0)
@@ -57,7 +57,7 @@ def _square(*clouds: np.ndarray, pad: float = 0.06, min_half: float = 1.0) -> tu
     return (center[0] - half, center[0] + half), (center[1] - half, center[1] + half)
 
 
-def _contours(ax: Axes, mixture: GaussianMixture, xlim, ylim, color: str = "0.45", n: int = 160, **kw: Any) -> None:
+def contours(ax: Axes, mixture: GaussianMixture, xlim, ylim, color: str = "0.45", n: int = 160, **kw: Any) -> None:
     """Faint contours of ``log p`` at Mahalanobis radii 1, 2, 3 below its maximum on the grid."""
     X, Y = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))  # (n, n) each
     logp = mixture.log_prob(torch.from_numpy(np.stack([X, Y], -1))).detach().numpy()  # (n, n)
@@ -66,21 +66,21 @@ def _contours(ax: Axes, mixture: GaussianMixture, xlim, ylim, color: str = "0.45
     ax.contour(X, Y, logp, levels=levels, colors=color, linewidths=0.7, alpha=0.6, **kw)
 
 
-def _means(mixture: GaussianMixture) -> np.ndarray:
+def mean_array(mixture: GaussianMixture) -> np.ndarray:
     return mixture.means.detach().cpu().numpy()
 
 
-def _stars(ax: Axes, means: torch.Tensor) -> None:
+def stars(ax: Axes, means: torch.Tensor) -> None:
     m = means.detach().cpu().numpy()
     ax.plot(m[:, 0], m[:, 1], "*", ms=15, mfc="gold", mec="black", mew=0.8, ls="none", zorder=5)
 
 
-def _legend(fig: Figure, source: GaussianMixture, target: GaussianMixture | None, extra: Sequence = ()) -> None:
+def legend(fig: Figure, source: GaussianMixture, target: GaussianMixture | None, extra: Sequence = ()) -> None:
     """One legend under the figure: a dot per source mode (the colour of its points), the target means, ``extra``."""
-    means = _means(source)
+    source_means = mean_array(source)
     handles = [
-        Line2D([], [], ls="none", marker="o", color=_PALETTE[k], label=f"from source mode at ({m[0]:.1f}, {m[1]:.1f})")
-        for k, m in enumerate(means)
+        Line2D([], [], ls="none", marker="o", color=PALETTE[k], label=f"from source mode at ({m[0]:.1f}, {m[1]:.1f})")
+        for k, m in enumerate(source_means)
     ]
     if target is not None:
         handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black", label="target means"))
@@ -89,7 +89,7 @@ def _legend(fig: Figure, source: GaussianMixture, target: GaussianMixture | None
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), columns), frameon=False)
 
 
-def _axis_labels(ax: Axes, first: bool = True) -> None:
+def axis_labels(ax: Axes, first: bool = True) -> None:
     ax.set_xlabel("$x_1$")
     if first:
         ax.set_ylabel("$x_2$")

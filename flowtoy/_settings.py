@@ -104,6 +104,25 @@ class Settings:
     n_min: int = _setting(0, int, "final steps of plain target sampling (FlowEdit; <= n_max)", low=0, high=10_000)
     n_avg: int = _setting(1, int, "FlowEdit noise draws averaged per step", low=1, high=1_000, slider=(1, 64, 1))
     nodes: int = _setting(10, int, "Gauss-Hermite nodes per dimension of flowedit-mean", low=1, high=1_000)
+    # The strengths of the editors after FlowEdit (flowedit.flowalign, dvrf, uniedit): official defaults
+    # except guidance, which is 1 here because the toy's target velocity is exact (no prompt to amplify).
+    zeta: float = _setting(
+        0.01, float, "FlowAlign's x0hat weight per step (official 0.01)", low=0.0, high=1.0, why="a pull of 1 per step"
+    )
+    guidance: float = _setting(
+        1.0,
+        float,
+        "FlowAlign's target guidance w, the source as negative: v_src + w (v_tar - v_src) (1: exact target)",
+        low=0.0,
+        high=100.0,
+        why="beyond it the target velocity is extrapolated a hundredfold",
+    )
+    eta: float = _setting(
+        1.0, float, "DVRF's shift scale: c_t = eta (i / T) t (official 1; dds is eta 0)", low=0.0, high=1.0, why=""
+    )
+    omega: float = _setting(
+        5.0, float, "UniEdit-Flow's strength omega (official 5)", low=0.0, high=100.0, why="a step 100 times dt"
+    )
     seed: int = _setting(
         0,
         int,

@@ -23,12 +23,21 @@ from flowedit._files import write_atomically
 
 from . import metrics, paper
 from ._cli_options import COMMAND_DEFAULTS, check_args, common_options, edit_options, option
-from ._edit import edit
+from ._edit import METHODS, edit
 from ._settings import DEFAULT, Settings
 
 __all__ = ["COMMAND_DEFAULTS", "compare", "main"]
 
 OT_POINTS = 800  # the exact assignment is O(N^3): the OT row uses this many points
+AFTER = {  # the editors after FlowEdit and the inversion papers' solvers: rows after the paper's methods
+    "flowalign": {"method": "flowalign"},
+    "dvrf": {"method": "dvrf"},
+    "dds": {"method": "dds"},
+    "uniedit": {"method": "uniedit"},
+    "inversion (rf-solver)": {"method": "inversion", "solver": "rf-solver"},
+    "inversion (fireflow)": {"method": "inversion", "solver": "fireflow"},
+    "inversion (uni-inv)": {"method": "inversion", "solver": "uni-inv"},
+}
 MAX_MESSAGE = 500  # characters of an error line
 
 
@@ -62,7 +71,9 @@ def compare(
 
     If ``outputs`` is a dict, it receives the edited points per method, the inverted noise
     (key ``"noise"``), the source points ``"x"`` and the mixtures ``"source"``, ``"target"``. The OT row
-    pairs the first ``min(n, 800)`` points with fresh target samples. Every argument is checked first
+    pairs the first ``min(n, 800)`` points with fresh target samples; the rows after it are the editors
+    after FlowEdit and the inversion papers' solvers (:data:`AFTER`, official strengths; UniEdit-Flow's
+    mask is 0 on 2-D points, see :func:`flowtoy.edit`). Every argument is checked first
     (:class:`flowtoy.Settings`).
     """
     s = Settings(n=n, std=std, steps=steps, n_max=n_max, n_avg=n_avg, seed=seed)
@@ -93,16 +104,22 @@ def compare(
     x_ot = x[:OT_POINTS]
     y_ot = edit(x_ot, source, target, "ot", generator=torch.Generator().manual_seed(seed + 1))
     rows.append(_row(f"ot ({len(x_ot)} pts)", x_ot, y_ot, source, target, time.perf_counter() - start))
+    for name, kwargs in AFTER.items():
+        start = time.perf_counter()
+        y = edit(x, source, target, generator=torch.Generator().manual_seed(seed + 1), **options, **kwargs)
+        rows.append(_row(name, x, y, source, target, time.perf_counter() - start))
+        if outputs is not None:
+            outputs[name] = y
     if outputs is not None:
         outputs.update(noise=noise[-1] if noise else x, x=x, source=source, target=target)
     return rows
 
 
 def _table(rows: list[dict]) -> str:
-    lines = [f"{'method':<20} {'cost E|y-x|^2':>14} {'crossing':>9} {'target log p':>13} {'time [s]':>9}"]
+    lines = [f"{'method':<21} {'cost E|y-x|^2':>14} {'crossing':>9} {'target log p':>13} {'time [s]':>9}"]
     for r in rows:
         lines.append(
-            f"{r['method']:<20} {r['cost']:>14.2f} {r['crossing']:>9.3f} {r['target_loglik']:>13.3f} "
+            f"{r['method']:<21} {r['cost']:>14.2f} {r['crossing']:>9.3f} {r['target_loglik']:>13.3f} "
             f"{r['seconds']:>9.3f}"
         )
     return "\n".join(lines)
@@ -173,6 +190,11 @@ _PHASES = {
     ("flowedit", "sample"): "last n_min steps: target sampling",
     ("flowedit-mean", "edit"): "editing",
     ("sdedit", "sample"): "sampling the target",
+    ("flowalign", "edit"): "editing",
+    ("dvrf", "edit"): "editing",
+    ("dds", "edit"): "editing",
+    ("uniedit", "invert"): "Uni-Inv up (source ODE)",
+    ("uniedit", "edit"): "editing down",
 }
 
 
@@ -182,7 +204,8 @@ def _animate(args) -> None:
     source, target, x = _setup(2 * args.n, args.std, args.weights, args.seed)
     # FlowEdit and SDEdit start from the source points at t = n_max / T; inversion starts at t = 0.
     n_max = args.steps if args.n_max is None else args.n_max
-    frames, times = [x], [0.0 if args.method == "inversion" else n_max / max(args.steps, 1)]
+    inverts = args.method in ("inversion", "uniedit")  # these start at t = 0 and go up first
+    frames, times = [x], [0.0 if inverts else n_max / max(args.steps, 1)]
     phases = ["source points"]
 
     def record(info):
@@ -293,7 +316,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("animate", help="a GIF of one edit over t")
     p.add_argument("--out", default="edit.gif", help="output GIF (default: edit.gif)")
-    p.add_argument("--method", default="flowedit", choices=["flowedit", "flowedit-mean", "inversion", "sdedit"])
+    p.add_argument("--method", default="flowedit", choices=[m for m in METHODS if m != "ot"])
     common_options(p, "animate")
     edit_options(p, "animate")
     option(p, "fps", "animate")

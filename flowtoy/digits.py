@@ -206,6 +206,14 @@ METHODS = {  # row name -> flowtoy.edit keyword arguments
     "inversion (exact)": {"method": "inversion", "solver": "exact"},
     "sdedit": {"method": "sdedit"},
     "ot": {"method": "ot"},
+    # the editors after FlowEdit (official strengths; UniEdit's mask over each image's 64 pixels)
+    "flowalign": {"method": "flowalign"},
+    "dvrf": {"method": "dvrf"},
+    "dds": {"method": "dds"},
+    "uniedit": {"method": "uniedit", "pixels": True},
+    "inversion (rf-solver)": {"method": "inversion", "solver": "rf-solver"},
+    "inversion (fireflow)": {"method": "inversion", "solver": "fireflow"},
+    "inversion (uni-inv)": {"method": "inversion", "solver": "uni-inv"},
 }
 
 
@@ -277,11 +285,11 @@ def compare(
 def table(rows: list[Row]) -> str:
     """The measures of :func:`compare` as a text table."""
     lines = [
-        f"{'method':<18} {'cost E|y-x|^2':>14} {'P(target)':>10} {'target log p':>13} {'style kept':>11} {'time [s]':>9}"
+        f"{'method':<21} {'cost E|y-x|^2':>14} {'P(target)':>10} {'target log p':>13} {'style kept':>11} {'time [s]':>9}"
     ]
     for r in rows:
         lines.append(
-            f"{r.method:<18} {r.cost:>14.2f} {r.target_probability:>10.3f} {r.log_likelihood:>13.1f} "
+            f"{r.method:<21} {r.cost:>14.2f} {r.target_probability:>10.3f} {r.log_likelihood:>13.1f} "
             f"{r.style:>11.3f} {r.seconds:>9.3f}"
         )
     return "\n".join(lines)

@@ -25,18 +25,18 @@ from ._animate import animate
 from ._digit_plots import digit_grid, tradeoff_curve
 from ._mixture import GaussianMixture
 from ._plot_base import (
-    _DOT,
+    DOT,
     Points,
-    _axis_labels,
-    _check_2d,
-    _contours,
-    _legend,
-    _means,
-    _modes,
-    _numpy,
-    _square,
-    _stars,
+    as_array,
+    axis_labels,
+    check_2d,
+    contours,
+    legend,
+    mean_array,
     mode_colors,
+    nearest_modes,
+    square,
+    stars,
 )
 from ._settings import DEFAULT, check_setting
 from .sweep import Sweep
@@ -82,9 +82,9 @@ def figure3(
     ``numpy.random.default_rng(seed)`` are joined by thin grey lines in panels 3 and 4.
     All point sets have shape ``(N, 2)`` with the same ``N``.
     """
-    _check_2d(source, target)
+    check_2d(source, target)
     names = ("x", "noise", "y_inversion", "y_flowedit")
-    x, noise, y_inv, y_fe = (_numpy(p, n) for p, n in zip((x, noise, y_inversion, y_flowedit), names, strict=True))
+    x, noise, y_inv, y_fe = (as_array(p, n) for p, n in zip((x, noise, y_inversion, y_flowedit), names, strict=True))
     if not x.shape == noise.shape == y_inv.shape == y_fe.shape:
         shapes = ", ".join(f"{n} {p.shape}" for n, p in zip(names, (x, noise, y_inv, y_fe), strict=True))
         raise ValueError(f"x, noise, y_inversion and y_flowedit must all have shape (N, 2) with one N, got {shapes}")
@@ -93,30 +93,30 @@ def figure3(
     if len(titles) != 4:
         raise ValueError(f"titles must hold 4 strings, got {len(titles)}")
     pairs, seed = check_setting("pairs", pairs), check_setting("seed", seed)
-    colors = mode_colors(_modes(x, source))
+    colors = mode_colors(nearest_modes(x, source))
     shown = np.random.default_rng(seed).choice(len(x), min(pairs, len(x)), replace=False)
-    xlim, ylim = _square(x, y_inv, y_fe, _means(target), _means(source))
+    xlim, ylim = square(x, y_inv, y_fe, mean_array(target), mean_array(source))
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.9), layout="constrained")
     clouds = (x, noise, y_inv, y_fe)
     densities = (source, source.marginal(1.0), target, target)
     for j, (ax, pts, density, title) in enumerate(zip(axes, clouds, densities, titles, strict=True)):
-        lims = _square(noise, min_half=3.5) if j == 1 else (xlim, ylim)
-        _contours(ax, density, *lims, color="0.15", zorder=3)  # over the points, which hide the inner levels
+        lims = square(noise, min_half=3.5) if j == 1 else (xlim, ylim)
+        contours(ax, density, *lims, color="0.15", zorder=3)  # over the points, which hide the inner levels
         if j >= 2 and len(shown):
             segments = np.stack([x[shown], pts[shown]], axis=1)  # (pairs, 2 ends, 2)
             ax.add_collection(LineCollection(segments, colors="0.4", linewidths=0.5, alpha=0.7, zorder=1, gid="pairs"))
-        ax.scatter(pts[:, 0], pts[:, 1], c=colors, zorder=2, gid="points", **_DOT)
+        ax.scatter(pts[:, 0], pts[:, 1], c=colors, zorder=2, gid="points", **DOT)
         if j != 1:
-            _stars(ax, target.means)
+            stars(ax, target.means)
         if j >= 2:
             crossed = metrics.crossing_fraction(torch.from_numpy(x), torch.from_numpy(pts), source, target)
             ax.text(0.97, 0.03, f"crossed: {crossed:.1%}", transform=ax.transAxes, ha="right", va="bottom")
         ax.set(xlim=lims[0], ylim=lims[1], title=title, aspect="equal")
-        _axis_labels(ax, j == 0)
+        axis_labels(ax, j == 0)
     extra = [Line2D([], [], color="0.15", lw=0.8, label="density contours (1, 2, 3 std)")]
     if len(shown):
         extra.append(Line2D([], [], color="0.4", lw=0.8, label="a pair $x_i \\to y_i$"))
-    _legend(fig, source, target, extra)
+    legend(fig, source, target, extra)
     return fig
 
 
@@ -143,34 +143,34 @@ def trajectories(
     with a circle at the start and a cross at the end, over faint source (dashed) and target
     (solid) density contours and the target means (stars). All panels share square limits.
     """
-    _check_2d(source, target)
+    check_2d(source, target)
     if not paths:
         raise ValueError("paths is empty; pass {method: (S, N, 2) positions}")
-    arrays = {name: _numpy(p, f"paths[{name!r}]", ndim=3) for name, p in paths.items()}
+    arrays = {name: as_array(p, f"paths[{name!r}]", ndim=3) for name, p in paths.items()}
     n_show, seed = check_setting("pairs", n_show, "n_show"), check_setting("seed", seed)
     rng = np.random.default_rng(seed)
     picks = {name: rng.choice(a.shape[1], min(n_show, a.shape[1]), replace=False) for name, a in arrays.items()}
     shown = [a[:, picks[name]] for name, a in arrays.items()]
-    xlim, ylim = _square(*shown, _means(target), _means(source))
+    xlim, ylim = square(*shown, mean_array(target), mean_array(source))
     fig, axes = plt.subplots(1, len(arrays), figsize=(4.6 * len(arrays), 5.0), layout="constrained", squeeze=False)
     for ax, name, path in zip(axes[0], arrays, shown, strict=True):
-        colors = mode_colors(_modes(path[0], source))
-        _contours(ax, source, xlim, ylim, linestyles="dashed")
-        _contours(ax, target, xlim, ylim)
+        colors = mode_colors(nearest_modes(path[0], source))
+        contours(ax, source, xlim, ylim, linestyles="dashed")
+        contours(ax, target, xlim, ylim)
         lines = path.transpose(1, 0, 2)  # (n_show, S, 2): one polyline per point
         ax.add_collection(LineCollection(lines, colors=colors, linewidths=0.9, alpha=0.8, gid="paths"))
         ax.scatter(path[0, :, 0], path[0, :, 1], c=colors, s=14, marker="o", edgecolors="none")
         ax.scatter(path[-1, :, 0], path[-1, :, 1], c=colors, s=22, marker="x", linewidths=1.2)
-        _stars(ax, target.means)
+        stars(ax, target.means)
         ax.set(xlim=xlim, ylim=ylim, title=f"{name} ({path.shape[0]} positions)", aspect="equal")
-        _axis_labels(ax, ax is axes[0, 0])
+        axis_labels(ax, ax is axes[0, 0])
     extra = [
         Line2D([], [], ls="none", marker="o", color="0.3", label="start"),
         Line2D([], [], ls="none", marker="x", color="0.3", label="end"),
         Line2D([], [], color="0.45", ls="--", lw=0.8, label="source density"),
         Line2D([], [], color="0.45", lw=0.8, label="target density"),
     ]
-    _legend(fig, source, target, extra)
+    legend(fig, source, target, extra)
     return fig
 
 
@@ -190,15 +190,15 @@ def velocity_field(
     ymax)`` defaults to a square around the marginal means ``(1 - t) mu_k`` padded by 4 of the
     largest marginal standard deviations. Draws into ``ax`` when given and returns its figure.
     """
-    _check_2d(mixture)
+    check_2d(mixture)
     grid = check_setting("grid", grid)
     if not 0.0 <= t <= 1.0:
         raise ValueError(f"t must lie in [0, 1] (0 = data, 1 = noise), got {t!r}")
     marginal = mixture.marginal(t)
     if extent is None:
-        mu = _means(marginal)
+        mu = mean_array(marginal)
         pad = 4 * float(marginal.lam.max().sqrt())
-        (x0, x1), (y0, y1) = _square(mu - pad, mu + pad, pad=0.0)
+        (x0, x1), (y0, y1) = square(mu - pad, mu + pad, pad=0.0)
     else:
         x0, x1, y0, y1 = extent
     if ax is None:

@@ -4,8 +4,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from flowedit._records import read_records
 from flowedit.cli import main
+from flowedit.runs.records import read_records
 
 FAST = ["--model", "tiny-sd3", "--steps", "4", "--n-max", "2"]
 

@@ -1,4 +1,5 @@
-"""The checks of the Python API's arguments: prompts, pictures given as arrays, a local edit's mask and feather, dtypes.
+"""The checks of the Python API's arguments that concern models: prompts and dtypes (pictures, masks and feather:
+:mod:`flowedit.media`).
 
 Each check refuses a bad argument with one ``ValueError`` line that names the argument, what it got and what it takes,
 before any model work; what is clearly meant is accepted (a uint8 array for an image, ``"float16"`` for a dtype).
@@ -6,8 +7,6 @@ before any model work; what is clearly meant is accepted (a uint8 array for an i
 
 from __future__ import annotations
 
-import math
-import numbers
 import unicodedata
 from typing import Any
 
@@ -15,7 +14,7 @@ import torch
 
 from .._text import short
 
-__all__ = ["DTYPES", "MAX_PROMPT", "as_dtype", "as_picture", "check_feather", "check_prompt"]
+__all__ = ["DTYPES", "MAX_PROMPT", "as_dtype", "check_prompt"]
 
 MAX_PROMPT = 2000  # characters; the text encoders read at most a few hundred tokens of it
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -45,38 +44,6 @@ def check_prompt(value: Any, name: str = "prompt") -> str:
                 f"{name} holds the control character {c!r} (character {position}); a prompt is printable text"
             )
     return value if type(value) is str else str(value)  # a subclass (numpy's str_) as a plain str
-
-
-def check_feather(value: Any, name: str = "feather") -> float:
-    """``value`` as a feather radius in pixels (a finite number >= 0), else ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value and math.isfinite(value)):
-        raise ValueError(f"{name} must be a radius in pixels >= 0, got {short(value)}")
-    return float(value)
-
-
-def as_picture(value: Any, name: str = "image") -> Any:
-    """A PIL image as it is; a uint8 array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA as a PIL image of that mode.
-
-    Anything else (other dtypes, shapes, empty arrays, tensors, None) is a ``ValueError`` naming ``name``.
-    Paths are the caller's to read (within its limits).
-    """
-    import numpy as np
-    from PIL import Image
-
-    if isinstance(value, Image.Image):
-        return value
-    takes = "a PIL image, a path, or a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4)"
-    if isinstance(value, torch.Tensor):
-        raise ValueError(
-            f"{name} must be {takes}, got a torch tensor of shape {tuple(value.shape)}; convert it to such an array"
-        )
-    if not isinstance(value, np.ndarray):
-        raise ValueError(f"{name} must be {takes}, got {type(value).__name__} {short(value, 40)}")
-    if value.dtype != np.uint8:
-        raise ValueError(f"{name} must be {takes}, got an array of dtype {value.dtype}; scale it to 0..255 uint8")
-    if not (value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (3, 4))) or 0 in value.shape:
-        raise ValueError(f"{name} must be {takes}, got an array of shape {tuple(value.shape)}")
-    return Image.fromarray(np.ascontiguousarray(value))  # mode "L", "RGB" or "RGBA" from the shape
 
 
 def as_dtype(value: Any, name: str = "dtype") -> torch.dtype:

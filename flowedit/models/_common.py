@@ -31,9 +31,10 @@ def check_finite(x: torch.Tensor, what: str, model_dtype: torch.dtype) -> torch.
 class Branch:
     """One prompt's conditioning, ready to be stacked into a batch.
 
-    ``embeds`` (rows, L, D), ``pooled`` (rows, P; None where the model has no pooled vector) and ``mask``
-    (rows, L; 1 for real tokens, None where every prompt has the model's fixed length) hold ``[uncond,
-    cond]`` rows when classifier-free guidance is on (``guidance > 1``) and ``[cond]`` otherwise;
+    ``embeds`` (rows, L, D), ``pooled`` (rows, P; None where the model has no pooled vector), ``mask``
+    (rows, L; 1 for real tokens, None where every prompt has the model's fixed length) and ``extra`` (more
+    per-row tensors (rows, ...), e.g. a second text encoder's embeddings and mask) hold ``[negative, prompt]``
+    rows when the family's classifier-free guidance is on for ``guidance`` and ``[prompt]`` otherwise;
     ``guidance`` is the scale.
     """
 
@@ -41,7 +42,7 @@ class Branch:
     pooled: torch.Tensor | None
     guidance: float
     mask: torch.Tensor | None = None
-    extra: tuple[torch.Tensor, ...] = ()  # more per-row conditioning (rows, ...): a second encoder's, for one
+    extra: tuple[torch.Tensor, ...] = ()
 
     @property
     def rows(self) -> int:

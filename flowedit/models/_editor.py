@@ -13,14 +13,15 @@ import torch
 
 from .._edit import edit_by_inversion, flowedit, sdedit
 from .._text import short
+from ..media.images import ImageLimits, as_picture, open_image, to_rgb
+from ..media.masks import check_feather, open_mask, pixel_mask
+from ..media.video import Clip, fit_frames, read_video
 from ._adapter import Adapter
-from ._arguments import as_dtype, as_picture, check_feather, check_prompt
+from ._arguments import as_dtype, check_prompt
 from ._common import center_crop_to_multiple, check_finite, non_finite_hint
 from ._families import FAMILIES, Family, family_of
-from ._images import ImageLimits, open_image, to_rgb
-from ._masks import latent_mask, open_mask, pixel_mask
+from ._masks import latent_mask
 from ._settings import EditSettings
-from ._video import Clip, fit_frames, read_video
 
 __all__ = ["DEFAULTS", "EditResult", "EditSettings", "Editor", "load"]
 
@@ -91,7 +92,7 @@ class Editor:
 
     def load_image(self, image):
         """A PIL image (or a path to one, read within :attr:`limits`, or a uint8 array (H, W), (H, W, 3) or
-        (H, W, 4)) as 8-bit RGB, EXIF orientation applied (see :func:`~flowedit.models._images.to_rgb` for the
+        (H, W, 4)) as 8-bit RGB, EXIF orientation applied (see :func:`~flowedit.media.images.to_rgb` for the
         modes), center-cropped to a multiple of the model's factor."""
         image = open_image(image, self.limits) if isinstance(image, str | Path) else to_rgb(as_picture(image))
         return center_crop_to_multiple(image, self.adapter.vae_factor)

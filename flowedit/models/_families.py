@@ -21,6 +21,7 @@ from typing import Any
 from ._chroma import CHROMA, chroma_timestep
 from ._flux import FLUX, flux_timestep
 from ._flux2 import FLUX2, flux2_timestep
+from ._hunyuan_video15 import HUNYUAN_VIDEO15, hunyuan_video15_timestep
 from ._latents import BatchNormStats, ChannelStats, NoPacking, ScaledVAE, Tokens2x2
 from ._qwen import QWEN_IMAGE, qwen_timestep
 from ._rows import CFG, Code, Embedded, Sigmas, Timestep, Unguided
@@ -54,9 +55,9 @@ class Family:
     pipeline: str  # diffusers pipeline class
     code: Code  # how a prompt is encoded and the transformer called
     timestep: Timestep  # the transformer's timestep for the sigma t, and the output's sign
-    guidance: Any  # CFG | Embedded | Unguided: how a guidance scale enters
-    latents: Any  # ScaledVAE | ChannelStats | BatchNormStats: the VAE latent normalisation
-    packing: Any  # NoPacking | Tokens2x2
+    guidance: CFG | Embedded | Unguided  # how a guidance scale enters
+    latents: ScaledVAE | ChannelStats | BatchNormStats  # the VAE latent normalisation
+    packing: NoPacking | Tokens2x2
     schedule: Sigmas
     defaults: EditSettings
     defaults_from: str  # where the defaults come from
@@ -111,7 +112,7 @@ _SD3 = dict(
     guidance=CFG(negative=""),
     latents=ScaledVAE(),
     packing=NoPacking(),
-    schedule=Sigmas(note="shift 3 of the linear sigmas"),
+    schedule=Sigmas(note="shift 3"),
 )
 _FLUX = dict(
     pipeline="FluxPipeline",
@@ -178,7 +179,7 @@ FAMILIES: dict[str, Family] = {
             name="flux-schnell",
             title="FLUX.1 [schnell]",
             guidance=Unguided(),
-            schedule=Sigmas("linspace", note="no shift: the linear sigmas, linspace(1, 1/T, T)"),
+            schedule=Sigmas("linspace", note="none in schnell's scheduler"),
             # Distilled to sample in 1-4 steps on the unshifted grid. 8 steps keep each Euler step within the
             # range it was trained for; n_max = 7 starts the edit at t = 0.875, near FLUX.1 [dev]'s 0.91-0.95 (256² to 1024²).
             defaults=EditSettings(steps=8, n_max=7, n_min=0, n_avg=1, src_guidance=1.0, tar_guidance=1.0, seed=10),
@@ -226,7 +227,7 @@ FAMILIES: dict[str, Family] = {
             guidance=CFG(negative=" ", rescale=True),  # its own examples enable true CFG with a blank negative
             latents=ChannelStats(one_frame=True),
             packing=Tokens2x2(),
-            schedule=Sigmas("linspace", "linear", "exponential, 0.5 to 0.9, stretched to end at 0.02"),
+            schedule=Sigmas("linspace", "linear", "exponential time shift, mu 0.5 to 0.9, stretched to end at 0.02"),
             # Its own sampling default is 50 steps at true CFG 4. n_max = 37 of 50 starts the edit at t = 0.85 at
             # 1024^2, where SD3's 33 of 50 starts; guidance 2 / 8 is half and twice the pipeline's default 4, as the
             # paper's 3.5 / 13.5 are about half and twice SD3's default 7. Not tuned on real weights.
@@ -238,7 +239,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             name="wan",
             title="Wan 2.1 text-to-video (1.3B, 14B), Wan 2.2 TI2V 5B",
-            schedule=Sigmas(note="flow_shift; Wan 2.1: 3 at 480p, 5 at 720p; Wan 2.2 TI2V 5B: 5"),
+            schedule=Sigmas(note="flow_shift: Wan 2.1 3 at 480p, 5 at 720p; Wan 2.2 TI2V 5B 5"),
             # Its own sampling default is 50 steps at CFG 5 on flow_shift 3 (480p) or 5 (720p). n_max = 35 of 50
             # (0.7 of the steps) starts the edit at t = 0.875 with shift 3 (0.921 with shift 5), near SD3's 0.85 and
             # FLUX.1's 0.91-0.95; guidance 2.5 / 10 is half and twice the default 5, as the paper's 3.5 / 13.5 are
@@ -254,7 +255,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             name="wan22",
             title="Wan 2.2 text-to-video A14B (two experts)",
-            schedule=Sigmas(note="flow_shift 12 in Wan 2.2's reference sampler; transformer_2 below boundary_ratio"),
+            schedule=Sigmas(note="flow_shift 12 in Wan 2.2's reference sampler"),
             # Its reference sampler: 40 steps, flow shift 12, CFG 4 (high-noise expert) and 3 (low-noise); one scale
             # here serves both. n_max = 28 of 40 (0.7 of the steps) starts at t = 0.966 with Wan 2.2's own shift 12:
             # the high-noise expert (t >= 0.875) makes the first 14 steps. With shift 3 it starts at t = 0.8752, just
@@ -266,7 +267,10 @@ FAMILIES: dict[str, Family] = {
             hub=r"wan2\.2-(t2v-)?a14b",
             media="video",
             variant=_wan22,
-            **_WAN,
+            **{
+                **_WAN,
+                "timestep": wan_timestep.replace(note="to transformer for t >= boundary_ratio, else transformer_2"),
+            },
         ),
         Family(
             name="z-image",
@@ -305,6 +309,25 @@ FAMILIES: dict[str, Family] = {
             defaults_from=REASONED + "FLUX.1 [dev]'s start t, guidance half and twice the default",
             tiny=_tiny("chroma", "tiny_chroma_pipeline"),
             hub=r"chroma(?!.*radiance)",
+        ),
+        Family(
+            name="hunyuan-video15",
+            title="HunyuanVideo 1.5 text-to-video (480p, 720p)",
+            pipeline="HunyuanVideo15Pipeline",
+            code=HUNYUAN_VIDEO15,
+            timestep=hunyuan_video15_timestep,
+            guidance=CFG(negative=""),  # the pipeline's guider: v_neg + w (v - v_neg), its scale replaced by ours
+            latents=ScaledVAE(shift=False),
+            packing=NoPacking("1x1x1"),
+            schedule=Sigmas("to0", note="5 to 9 in the released configs"),
+            # Its own sampling default is 50 steps at CFG 6 with a static shift (5 to 9 in the released
+            # configs). n_max = 35 of 50 (0.7 of the steps, as for Wan) starts the edit at t = 0.92 with shift 5;
+            # guidance 3 / 12 is half and twice the default 6. Not tuned on real weights.
+            defaults=EditSettings(steps=50, n_max=35, n_min=0, n_avg=1, src_guidance=3.0, tar_guidance=12.0, seed=42),
+            defaults_from=REASONED + "0.7 of the steps, guidance half and twice the default",
+            tiny=_tiny("hunyuan_video15", "tiny_hunyuan_video15_pipeline"),
+            hub=r"hunyuanvideo-1\.5(?!.*i2v)",
+            media="video",
         ),
     )
 }

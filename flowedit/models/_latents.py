@@ -2,8 +2,8 @@
 
 Normalisation (pixels in [-1, 1] -> float32 latents the transformer was trained on, and back):
 
-- :class:`ScaledVAE`: ``x = (mode - shift_factor) * scaling_factor`` (SD3, FLUX.1, Z-Image, Chroma, HunyuanVideo 1.5,
-  whose VAE has no shift: 0).
+- :class:`ScaledVAE`: ``x = (mode - shift_factor) * scaling_factor`` (SD3, FLUX.1, Z-Image, Chroma; HunyuanVideo 1.5's
+  VAE has no shift).
 - :class:`ChannelStats`: ``x = (mode - latents_mean) / latents_std`` per channel (the causal video VAEs: Wan, and
   Qwen-Image, whose images are one-frame videos).
 - :class:`BatchNormStats`: the 2x2-patchified latent normalised by the VAE's batch-norm running statistics (FLUX.2).
@@ -38,22 +38,24 @@ def _decode(vae, z: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ScaledVAE:
-    """``x = (mode - shift_factor) * scaling_factor`` (a VAE config without ``shift_factor`` shifts by 0)."""
+    """``x = (mode - shift_factor) * scaling_factor``; ``shift=False``: ``x = mode * scaling_factor`` (a VAE without
+    a shift, HunyuanVideo 1.5's)."""
+
+    shift: bool = True
+
+    def _shift(self, config) -> float:
+        return config.shift_factor if self.shift else 0.0
 
     def encode(self, vae, pixels: torch.Tensor) -> torch.Tensor:
         """``pixels`` (B, 3, [F,] H, W) -> latents (B, C, [F',] h, w), float32."""
         config = vae.config
-        return (_mode(vae, pixels) - _shift(config)) * config.scaling_factor
+        return (_mode(vae, pixels) - self._shift(config)) * config.scaling_factor
 
     def decode(self, vae, x: torch.Tensor) -> torch.Tensor:
-        return _decode(vae, x / vae.config.scaling_factor + _shift(vae.config))
+        return _decode(vae, x / vae.config.scaling_factor + self._shift(vae.config))
 
     def describe(self) -> str:
-        return "(mode - shift_factor) * scaling_factor"
-
-
-def _shift(config) -> float:
-    return config.get("shift_factor") or 0.0
+        return "(mode - shift_factor) * scaling_factor" if self.shift else "mode * scaling_factor"
 
 
 def latent_statistics(vae, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,6 +6,7 @@ Each part is a small frozen object that the adapter reads and ``flowedit models`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -25,15 +26,20 @@ class Timestep:
     """The one place a family converts the sigma ``t`` (0 = data, 1 = noise) to its transformer's timestep:
     ``scale * t``, or ``scale * (1 - t)`` when ``reverse``; ``float32``: passed as float32 whatever the model's dtype
     (as SD3's and Wan's pipelines do), else in the model's dtype. The velocity ``eps - x0`` is ``sign`` times the
-    transformer's output (Z-Image predicts ``x0 - eps``: sign -1)."""
+    transformer's output (Z-Image predicts ``x0 - eps``: sign -1). ``note`` says which module takes it, where
+    that depends on ``t``."""
 
     scale: float = 1.0
     reverse: bool = False
     float32: bool = False
     sign: int = 1
+    note: str = ""
 
     def __call__(self, t: float) -> float:
         return self.scale * ((1.0 - t) if self.reverse else t)
+
+    def replace(self, **changes) -> Timestep:
+        return dataclasses.replace(self, **changes)
 
     def tensor(self, t: float, rows: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """``(rows,)`` copies of the timestep of ``t``."""
@@ -42,7 +48,8 @@ class Timestep:
     def describe(self) -> str:
         scale = "" if self.scale == 1 else f"{self.scale:g} "
         text = f"{scale}(1 - t)" if self.reverse and scale else ("1 - t" if self.reverse else f"{scale}t")
-        return text + ("; the velocity is minus the output" if self.sign < 0 else "")
+        text += "; the velocity is minus the output" if self.sign < 0 else ""
+        return text + (f", {self.note}" if self.note else "")
 
 
 # -- sigma schedule -------------------------------------------------------------------------------------------
@@ -89,13 +96,19 @@ class Sigmas:
         )
 
     def describe(self) -> str:
-        if self.mu == "linear":
-            text = "dynamic shift mu(L), linear in the token count L"
-        elif self.mu == "empirical":
-            text = "dynamic shift by the pipeline's empirical mu(L, T)"
-        else:
-            text = "the scheduler's static shift"
-        return f"{text} ({self.note})" if self.note else text
+        grid = {
+            "scheduler": "the scheduler's own grid",
+            "linspace": "sigmas linspace(1, 1/T, T)",
+            "linspace32": "sigmas linspace(1, 1/T, T) in float32",
+            "to0": "sigmas linspace(1, 0, T + 1)[:-1]",
+        }[self.base]
+        shift = {
+            None: "the scheduler's static shift",
+            "linear": "dynamic shift mu(L), linear in the token count L",
+            "empirical": "dynamic shift by the pipeline's empirical mu(L, T)",
+        }[self.mu]
+        text = "the scheduler's own grid and static shift" if self.base == "scheduler" else f"{grid}, {shift}"
+        return text + (f" ({self.note})" if self.note else "")
 
 
 # -- guidance -------------------------------------------------------------------------------------------------
@@ -142,7 +155,7 @@ class CFG:
         form = "v + w (v - v_neg)" if self.around == "prompt" else "v_neg + w (v - v_neg)"
         rescale = ", rescaled to |v| per token" if self.rescale else ""
         off = f" (and when the pipeline's {self.off_flag} is set)" if self.off_flag else ""
-        return f"{kind}: [{self.negative!r} negative, prompt] rows, {form}{rescale}; off for w <= {self.above:g}{off}"
+        return f"{kind}: rows [negative {self.negative!r}, prompt], {form}{rescale}; off for w <= {self.above:g}{off}"
 
 
 @dataclass(frozen=True)

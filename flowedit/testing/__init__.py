@@ -1,7 +1,7 @@
 """Tiny random-weight pipelines of every model family, built in memory from configs (no download, no files).
 
 One module per family (:mod:`.sd3`, :mod:`.flux`, :mod:`.flux2`, :mod:`.qwen_image`, :mod:`.wan`, :mod:`.z_image`,
-:mod:`.chroma`) on the shared
+:mod:`.chroma`, :mod:`.hunyuan_video15`) on the shared
 parts of :mod:`.parts` (tokenizers, small text encoders and VAEs, seeding); each family's row names its builder
 (``Family.tiny``), and ``flowedit.load("tiny-<family>")`` builds it.
 
@@ -19,6 +19,7 @@ builders (the ``models`` extra).
 from .chroma import tiny_chroma_pipeline
 from .flux import tiny_flux_pipeline
 from .flux2 import tiny_flux2_klein_pipeline, tiny_flux2_pipeline
+from .hunyuan_video15 import tiny_hunyuan_video15_pipeline
 from .qwen_image import tiny_qwen_image_pipeline
 from .sd3 import tiny_sd3_pipeline
 from .wan import tiny_wan_pipeline
@@ -29,6 +30,7 @@ __all__ = [
     "tiny_flux2_klein_pipeline",
     "tiny_flux2_pipeline",
     "tiny_flux_pipeline",
+    "tiny_hunyuan_video15_pipeline",
     "tiny_qwen_image_pipeline",
     "tiny_sd3_pipeline",
     "tiny_wan_pipeline",

@@ -12,7 +12,6 @@ from .parts import QWEN3_CHAT_TEMPLATE, import_models, qwen_tokenizer, ready, se
 __all__ = ["tiny_flux2_klein_pipeline", "tiny_flux2_pipeline"]
 
 
-
 def _flux2_parts(diffusers: Any, text_width: int, guidance_embeds: bool) -> dict[str, Any]:
     """The transformer, VAE and scheduler that FLUX.2 [dev] and [klein] share, tiny (drawn in the caller's seed)."""
     vae = diffusers.AutoencoderKLFlux2(

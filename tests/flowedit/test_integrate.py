@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import arrays, floats, rotations
 
-from flowedit import SOLVERS, Adaptive, check_grid, integrate, linear_timesteps
+from flowedit import SOLVERS, Adaptive, FireFlow, Midpoint, RFSolver, UniInv, check_grid, integrate, linear_timesteps
 from flowtoy import GaussianMixture
 
 
@@ -53,21 +53,25 @@ def measured_order(method, velocity, z, exact, t0, t1, counts):
     return -np.polyfit(np.log(counts), np.log(errors), 1)[0], errors
 
 
+# Every fixed-grid solver: the built-in ones by name, and the inversion papers' solvers (flowedit._solvers).
+ALL_SOLVERS = {**SOLVERS, "midpoint": Midpoint(), "rf-solver": RFSolver(), "fireflow": FireFlow(), "uni-inv": UniInv()}
+
+
 def counts_for(order):
     return [16, 32, 64, 128] if order < 4 else [32, 64, 128, 256]
 
 
-@pytest.mark.parametrize("method", sorted(SOLVERS))
+@pytest.mark.parametrize("method", sorted(ALL_SOLVERS))
 def test_measured_order_equals_declared_order_on_a_nonlinear_problem(method):
     """dz/dt = 1 + z^2 has the solution z(t) = tan(t + c): every method shows exactly its order."""
     z0 = torch.linspace(-0.3, 0.6, 5, dtype=torch.float64)
     exact = torch.tan(torch.atan(z0) + (0.1 - 0.9))
-    order = SOLVERS[method].order
-    slope, errors = measured_order(method, lambda z, t: 1 + z * z, z0, exact, 0.9, 0.1, counts_for(order))
+    order = ALL_SOLVERS[method].order
+    slope, errors = measured_order(ALL_SOLVERS[method], lambda z, t: 1 + z * z, z0, exact, 0.9, 0.1, counts_for(order))
     assert abs(slope - order) < 0.3, (errors, slope)
 
 
-@pytest.mark.parametrize("method", sorted(SOLVERS))
+@pytest.mark.parametrize("method", sorted(ALL_SOLVERS))
 @settings(max_examples=8, derandomize=True)
 @given(g=gaussians(variances=(1.0, 4.0)))
 def test_measured_order_on_single_gaussian_flows(method, g):
@@ -81,8 +85,8 @@ def test_measured_order_on_single_gaussian_flows(method, g):
     asymptotic regime to smaller steps still. Derandomised: the same Gaussians in every profile.
     """
     z = torch.randn(16, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    order = SOLVERS[method].order
-    slope, errors = measured_order(method, g.mixture.velocity, z, g.flow(z, 0.9, 0.1), 0.9, 0.1, [16, 32, 64, 128])
+    order = ALL_SOLVERS[method].order
+    slope, errors = measured_order(ALL_SOLVERS[method], g.mixture.velocity, z, g.flow(z, 0.9, 0.1), 0.9, 0.1, [16, 32, 64, 128])
     assert slope > order - 0.6, (errors, slope)
 
 

@@ -24,12 +24,12 @@ def reference(*names):
     return register
 
 
-def scaled_latents(pipe, pixels):
-    """The VAE's mode, ``(mode - shift_factor) * scaling_factor`` (no shift where the config has none)."""
+def scaled_latents(pipe, pixels, shift=True):
+    """The VAE's mode, ``(mode - shift_factor) * scaling_factor`` (``shift=False``: ``mode * scaling_factor``)."""
     config = pipe.vae.config
     with torch.no_grad():
         mode = pipe.vae.encode(pixels).latent_dist.mode()
-    return (mode - (config.get("shift_factor") or 0.0)) * config.scaling_factor
+    return (mode - config.shift_factor) * config.scaling_factor if shift else mode * config.scaling_factor
 
 
 @reference("sd3", "sd35")
@@ -284,7 +284,9 @@ def reference_z_image(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg,
     pipe.scheduler.set_timesteps(sigmas=get_default_z_image_sigmas(steps), mu=mu)
     timesteps, sigmas = pipe.scheduler.timesteps, pipe.scheduler.sigmas
     with torch.no_grad():
-        src, tar, neg = (pipe.encode_prompt(p, do_classifier_free_guidance=False)[0] for p in (src_prompt, tar_prompt, ""))
+        src, tar, neg = (
+            pipe.encode_prompt(p, do_classifier_free_guidance=False)[0] for p in (src_prompt, tar_prompt, "")
+        )
 
     def velocity(z, prompt, t):
         timestep = (1000 - t.expand(z.shape[0])) / 1000
@@ -348,3 +350,43 @@ def reference_chroma(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, 
 
     source, target = (encoded(src_prompt), src_g), (encoded(tar_prompt), tar_g)
     return _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, source, target)
+
+
+@reference("hunyuan-video15")
+def reference_hunyuan_video15(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
+    """The same loop for diffusers' HunyuanVideo15Pipeline (text-to-video), from the video: the VAE's mode times
+    its scaling factor, the sigmas ``linspace(1, 0, T + 1)[:-1]``, ``encode_prompt`` for the prompt and the empty
+    negative one, the zero image condition and image embeddings, a separate call per prompt, and its guider's
+    ``v_neg + w (v - v_neg)`` (with our scale; off for w <= 1, as every family here)."""
+    x_src = scaled_latents(pipe, pixels, shift=False)  # (B, C, F', h, w): its VAE has no shift
+    pipe.scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1])
+    timesteps, sigmas = pipe.scheduler.timesteps, pipe.scheduler.sigmas
+    dtype = pipe.transformer.dtype
+    with torch.no_grad():
+        src, tar, neg = (pipe.encode_prompt(prompt=p, dtype=dtype) for p in (src_prompt, tar_prompt, ""))
+    condition, mask = pipe.prepare_cond_latents_and_mask(x_src, dtype, x_src.device)
+    image_embeds = torch.zeros(1, pipe.vision_num_semantic_tokens, pipe.vision_states_dim, dtype=dtype)
+
+    def velocity(z, prompt, t):
+        embeds, embeds_mask, embeds_2, embeds_mask_2 = prompt
+        model_input = torch.cat([z, condition.expand_as(z), mask.expand(z.shape[0], -1, -1, -1, -1)], dim=1)
+        with torch.no_grad():
+            return pipe.transformer(
+                hidden_states=model_input,
+                image_embeds=image_embeds.expand(z.shape[0], -1, -1),
+                timestep=t.expand(z.shape[0]).to(model_input.dtype),
+                encoder_hidden_states=embeds,
+                encoder_attention_mask=embeds_mask,
+                encoder_hidden_states_2=embeds_2,
+                encoder_attention_mask_2=embeds_mask_2,
+                return_dict=False,
+            )[0]
+
+    def guided(z, prompt, scale, t):
+        cond = velocity(z, prompt, t)
+        if scale <= 1:
+            return cond
+        uncond = velocity(z, neg, t)
+        return uncond + scale * (cond - uncond)
+
+    return _reference_loop(x_src, timesteps, sigmas, n_max, n_avg, seed, guided, (src, src_g), (tar, tar_g))

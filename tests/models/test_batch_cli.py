@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flowedit.batch import derive_seed, load_jobs
 from flowedit.cli import main
+from flowedit.runs import derive_seed, load_jobs
 
 OPTIONS = ["--model", "tiny-sd3", "--steps", "4", "--n-max", "3"]
 

@@ -10,11 +10,11 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
 
-from flowedit import _request as request
-from flowedit._jobs import load_jobs
-from flowedit._media import embedded_record, fingerprint
-from flowedit._records import append_record, read_records
 from flowedit.cli import main
+from flowedit.media.source import embedded_record, fingerprint
+from flowedit.runs import request
+from flowedit.runs.jobs import load_jobs
+from flowedit.runs.records import append_record, read_records
 
 
 # -- 1. outputs stay inside --out-dir ---------------------------------------------------------------

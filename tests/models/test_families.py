@@ -27,10 +27,17 @@ def editor(request):
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
-def test_each_tiny_pipeline_is_read_back_as_its_family(name):
+def test_each_tiny_pipeline_is_read_back_as_its_family_from_the_pipeline_and_from_its_configs(name, tmp_path):
     editor = load(f"tiny-{name}")
     assert editor.family is FAMILIES[name] and Editor.from_pipeline(editor.pipe).family is FAMILIES[name]
     assert editor.settings() == FAMILIES[name].defaults
+    # the same predicate reads a directory's model_index.json and transformer/config.json, as save_pretrained writes
+    transformer = editor.pipe.transformer if editor.pipe.transformer is not None else editor.pipe.transformer_2
+    (tmp_path / "transformer").mkdir()
+    index = {"_class_name": type(editor.pipe).__name__, **editor.pipe.config}  # save_pretrained adds the class
+    (tmp_path / "model_index.json").write_text(json.dumps(index, default=str))
+    (tmp_path / "transformer" / "config.json").write_text(json.dumps(dict(transformer.config), default=str))
+    assert family_of_name(str(tmp_path)) is FAMILIES[name]
 
 
 def picture(width=64, height=48):
@@ -100,6 +107,8 @@ def test_schnell_ignores_guidance_and_uses_the_unshifted_grid():
         ("Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", None),
         ("Tongyi-MAI/Z-Image-Turbo", "z-image"),
         ("lodestones/Chroma1-HD", "chroma"),
+        ("hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v", "hunyuan-video15"),
+        ("hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_i2v", None),
         ("someone/unknown-model", None),
     ],
 )
@@ -124,6 +133,7 @@ def test_the_family_a_name_announces(name, family):
         ("WanImageToVideoPipeline", {}, None),
         ("ZImagePipeline", {"all_patch_size": [2]}, "z-image"),
         ("ChromaPipeline", {}, "chroma"),
+        ("HunyuanVideo15Pipeline", {"task_type": "t2v"}, "hunyuan-video15"),
     ],
 )
 def test_a_local_directory_tells_its_family_by_its_config_files(tmp_path, pipeline, config, family):
@@ -142,7 +152,7 @@ def test_an_unsupported_pipeline_is_refused_naming_the_supported_ones():
     with pytest.raises(
         TypeError,
         match="unsupported pipeline HunyuanVideoPipeline; supported: ChromaPipeline, Flux2KleinPipeline, Flux2Pipeline, FluxPipeline, "
-        "QwenImagePipeline, StableDiffusion3Pipeline, WanPipeline, ZImagePipeline",
+        "HunyuanVideo15Pipeline, QwenImagePipeline, StableDiffusion3Pipeline, WanPipeline, ZImagePipeline",
     ):
         Editor.from_pipeline(HunyuanVideoPipeline())
 

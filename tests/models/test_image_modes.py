@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from image_support import chunk, handmade_png, pixels, png_bytes, white_over
 from PIL import Image
 
-from flowedit.models._images import (
+from flowedit.media.images import (
     decode_image,
     open_image,
     to_rgb,

@@ -14,8 +14,8 @@ import pytest
 from image_support import header_only_png, pixels, png_bytes
 from PIL import Image
 
-import flowedit.models._images as images_module
-from flowedit.models._images import (
+import flowedit.media.images as images_module
+from flowedit.media.images import (
     MAX_BYTES,
     MAX_PIXELS,
     ImageLimits,

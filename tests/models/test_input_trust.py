@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from image_support import chunk, png_bytes
 from PIL import Image
 
-from flowedit._cli_inputs import _read_mask
-from flowedit._jobs import _strict_loader, load_jobs
-from flowedit._records import append_record
-from flowedit.batch import process_shard
+from flowedit.cli.context import mask_of
+from flowedit.media.images import ImageLimits, as_picture, decode_image, file_kind, to_gray
+from flowedit.media.masks import open_mask, pixel_mask
 from flowedit.models import EditSettings, load
-from flowedit.models._arguments import MAX_PROMPT, as_dtype, as_picture, check_prompt
-from flowedit.models._images import ImageLimits, decode_image, file_kind, to_gray
-from flowedit.models._masks import open_mask, pixel_mask
+from flowedit.models._arguments import MAX_PROMPT, as_dtype, check_prompt
+from flowedit.runs import process_shard
+from flowedit.runs.jobs import _strict_loader, load_jobs
+from flowedit.runs.records import append_record
 
 SIZE = (32, 32)
 SECRET = "AWS_SECRET=s3cr3t-Vq7Xk2"
@@ -136,7 +136,7 @@ def test_a_mask_with_alpha_counts_by_its_colour_whether_a_path_an_image_or_an_ar
         editor.load_mask(Image.fromarray(rgba), picture()),
         editor.load_mask(rgba, picture()),
         open_mask(tmp_path / "mask.png"),
-        _read_mask(argparse.Namespace(mask=str(tmp_path / "mask.png"), feather=0.0), ImageLimits()),
+        mask_of(argparse.Namespace(mask=str(tmp_path / "mask.png"), feather=0.0), ImageLimits()).picture,
     ]
     for mask in masks:
         assert mask.mode == "L" and np.array_equal(np.asarray(mask), expected)
@@ -184,9 +184,9 @@ def test_the_cli_refuses_a_feather_without_a_mask_or_not_a_radius(tmp_path, mask
     Image.fromarray(rgba_mask()).save(tmp_path / "mask.png")
     args = argparse.Namespace(mask=None if mask is None else str(tmp_path / mask), feather=feather)
     with pytest.raises(ValueError) as caught:
-        _read_mask(args, ImageLimits())
+        mask_of(args, ImageLimits())
     assert one_line(caught) == message
-    assert _read_mask(argparse.Namespace(mask=None, feather=0.0), ImageLimits()) is None
+    assert mask_of(argparse.Namespace(mask=None, feather=0.0), ImageLimits()) is None
 
 
 @pytest.mark.parametrize(

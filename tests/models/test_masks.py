@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 
 from flowedit.cli import main
+from flowedit.media.masks import pixel_mask
 from flowedit.models import FAMILIES, PackedLayout, load
-from flowedit.models._masks import latent_mask, pixel_mask
+from flowedit.models._masks import latent_mask
 
 SIZE = (64, 48)
 
@@ -134,7 +135,7 @@ def test_a_batch_entry_may_name_a_mask_and_its_outputs_keep_the_black_pixels(tmp
     ],
 )
 def test_bad_mask_keys_name_the_entry(tmp_path, extra, message):
-    from flowedit.batch import load_jobs
+    from flowedit.runs import load_jobs
 
     entry = "- input_img: in.png\n  source_prompt: a\n  target_prompts: [b]\n  target_codes: [b]\n"
     (tmp_path / "edits.yaml").write_text(entry + extra)

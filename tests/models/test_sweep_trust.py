@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flowedit._media import embedded_record, fingerprint
-from flowedit._records import read_records
 from flowedit.cli import main
+from flowedit.media.images import ImageLimits
+from flowedit.media.source import embedded_record, fingerprint
 from flowedit.models import load
-from flowedit.models._images import ImageLimits
-from flowedit.sweep import MAX_CELLS, SHEET, SweepCell, cell_name, contact_sheet, sweep
+from flowedit.runs.records import read_records
+from flowedit.runs.sweep import MAX_CELLS, SHEET, SweepCell, cell_name, contact_sheet, sweep
 
 SIZE = (32, 32)
 FAST = ["--model", "tiny-sd3", "--steps", "4"]

@@ -216,8 +216,8 @@ def test_the_tiny_wans_edit_the_longest_clip_the_default_limits_accept(name):
     """Their rotary tables span what the limits accept: 257 frames are 65 latent frames (tables of 32 failed)."""
     from PIL import Image
 
+    from flowedit.media.images import ImageLimits
     from flowedit.models import load
-    from flowedit.models._images import ImageLimits
 
     frames = ImageLimits().max_frames
     editor = load(f"tiny-{name}")

@@ -10,9 +10,9 @@ from PIL import Image
 from reference_loops import reference_wan
 
 from flowedit.cli import main
+from flowedit.media.images import ImageLimits
+from flowedit.media.video import Clip, fit_frames, read_video, save_video, video_record
 from flowedit.models import load
-from flowedit.models._images import ImageLimits
-from flowedit.models._video import Clip, fit_frames, read_video, save_video, video_record
 
 FAST = dict(steps=6, n_max=5)
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from flowedit.cli import main
-from flowedit.models._images import ImageLimits
-from flowedit.models._video import Clip, decode_video, read_video, save_video, stored_fps
-from flowedit.models._video_out import MAX_FPS, MIN_FPS
+from flowedit.media.images import ImageLimits
+from flowedit.media.video import Clip, decode_video, read_video, save_video, stored_fps
+from flowedit.media.video_out import MAX_FPS, MIN_FPS
 
 RNG = np.random.default_rng(7)
 PATTERN = np.kron(RNG.integers(0, 256, (4, 5)), np.ones((8, 8))).astype(np.uint8)  # 32x40 gray blocks, asymmetric

@@ -1,6 +1,6 @@
 """Videos out: a :class:`Clip` (frames and their rate), the frame rates a GIF and an MP4 hold, and
 :func:`save_video`, which writes frames atomically with the edit's record in the file's comment (read back by
-:func:`video_record`). Reading is :mod:`flowedit.models._video`.
+:func:`video_record`). Reading is :mod:`flowedit.media.video`.
 
 A rate is never invented. A GIF stores each frame's time as a 16-bit count of 10 ms steps (1 to 65535: 10 ms to
 655.35 s a frame, 100 to 0.00153 fps); an MP4 (H.264, yuv420p, CRF 16) its rate as ``num/den`` with den <= 1001,

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ._files import read_regular_file
-from ._text import short
-from .models._arguments import check_prompt
-from .models._settings import EditSettings
+from .._files import read_regular_file
+from .._text import short
+from ..models._arguments import check_prompt
+from ..models._settings import EditSettings
 
 __all__ = ["EditJob", "check_name", "load_jobs"]
 
@@ -42,7 +42,7 @@ LOCKS = ".flowedit-locks"
 class EditJob:
     """One (image, source prompt, target prompt) edit of a batch file and where its output goes."""
 
-    image: Path  # or, for a sweep of a picture held in memory, a flowedit._media.Source
+    image: Path  # or, for a sweep of a picture held in memory, a flowedit.media.source.Source
     source_prompt: str
     target_prompt: str
     code: str

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ._jobs import LOCKS, EditJob
+from .jobs import LOCKS, EditJob
 
 __all__ = ["claim", "profile", "uninterrupted"]
 

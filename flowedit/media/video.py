@@ -1,6 +1,6 @@
 """Videos in and out: GIF, MP4 (and what else FFmpeg reads) or a folder of frames, bounded before decoding.
 
-A video file is untrusted input, read like an image (:mod:`flowedit.models._images`): regular files only, at most
+A video file is untrusted input, read like an image (:mod:`flowedit.media.images`): regular files only, at most
 ``ImageLimits.max_bytes`` bytes read into memory, only the containers flowedit knows opened (by their signature),
 each frame's size checked against ``max_pixels`` before it is kept, the frame count against ``max_frames`` and the
 pixels of the whole clip against ``max_video_pixels``, from the header where it states them and while decoding.
@@ -13,7 +13,7 @@ applied to images: quarter turns and mirrors; any other angle is refused.
 Frame rates are never invented: a rate is the source's own, or the ``fps`` given, or, where neither states one,
 16 (Wan's) with a warning that says so. A rate no output can hold (outside 1/1001 .. 10**6 fps) is refused when
 read. Writing (:func:`save_video`, :func:`stored_fps`: the rates a GIF and an MP4 hold) is in
-:mod:`flowedit.models._video_out`; its names are re-exported here.
+:mod:`flowedit.media.video_out`; its names are re-exported here.
 
 Wan's causal VAE takes ``F = 4k + 1`` frames (the first alone, then groups of four): :func:`fit_frames` keeps the
 longest such prefix and warns about the frames it drops. A clip of fewer than 5 frames is refused.
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._text import short
-from ._images import (
+from .images import (
     IMAGE_SUFFIXES,
     PILLOW_GLOBALS,
     ImageLimits,
@@ -42,7 +42,7 @@ from ._images import (
     read_image_file,
     to_rgb,
 )
-from ._video_out import (
+from .video_out import (
     DEFAULT_FPS,
     MAX_FPS,
     MIN_FPS,

@@ -23,10 +23,11 @@ import re
 import struct
 import threading
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from .._files import read_regular_file
+from .._text import short
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,25 +51,47 @@ _DECODED_WHILE_OPENING = ("ICO",)  # Pillow formats whose open() already decodes
 PILLOW_GLOBALS = threading.Lock()
 
 
+def _limit(default: int, option: str, help: str, unit: int = 1, unit_name: str = ""):
+    """A field of :class:`ImageLimits` with the command-line option that sets it (in ``unit``s) and its help."""
+    return field(default=default, metadata={"option": option, "help": help, "unit": unit, "unit_name": unit_name})
+
+
 @dataclass(frozen=True)
 class ImageLimits:
-    """Bounds on one source image or video: pixels (width * height, of each frame), file size in bytes, frames.
+    """Bounds on one source image or video: pixels (width * height, of each frame), file size in bytes, frames,
+    and the pixels of a whole video (frames x width x height).
 
-    CLI: ``--max-pixels N`` sets ``max_pixels``; ``--max-file-size MB`` sets ``max_bytes = MB * 2**20``;
-    ``--max-frames N`` sets ``max_frames``; ``--max-video-pixels N`` sets ``max_video_pixels`` (frames x width x
-    height of a whole video).
+    Each field declares the command-line option that sets it (``--max-pixels``, ``--max-file-size`` in MB,
+    ``--max-frames``, ``--max-video-pixels``); :meth:`from_options` reads them, and the CLI's options and help
+    derive from these fields.
     """
 
-    max_pixels: int = MAX_PIXELS
-    max_bytes: int = MAX_BYTES
-    max_frames: int = MAX_FRAMES
-    max_video_pixels: int = MAX_VIDEO_PIXELS
+    max_pixels: int = _limit(MAX_PIXELS, "--max-pixels", "largest input image (or video frame), width x height")
+    max_bytes: int = _limit(MAX_BYTES, "--max-file-size", "largest input file", 2**20, "megabytes")
+    max_frames: int = _limit(MAX_FRAMES, "--max-frames", "longest input video in frames")
+    max_video_pixels: int = _limit(MAX_VIDEO_PIXELS, "--max-video-pixels", "largest input video, frames x width x height")
 
     def __post_init__(self):
-        for field in ("max_pixels", "max_bytes", "max_frames", "max_video_pixels"):
-            value = getattr(self, field)
+        for f in fields(self):
+            value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ImageLimits.{field} must be a positive integer, got {value!r}")
+                raise ValueError(f"ImageLimits.{f.name} must be a positive integer, got {value!r}")
+
+    @classmethod
+    def from_options(cls, **values: float | None) -> ImageLimits:
+        """Limits from option values keyed by field name, in each option's unit (None: the default); a value that
+        is not positive and finite, or under one byte, is one ``ValueError`` line naming the option."""
+        chosen = {}
+        for f in fields(cls):
+            value, meta = values.get(f.name), f.metadata
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+                raise ValueError(f"{meta['option']} must be a positive number, got {value}")
+            chosen[f.name] = int(value * meta["unit"])
+            if chosen[f.name] < 1:
+                raise ValueError(f"{meta['option']} {value} {meta['unit_name']} is less than one byte")
+        return cls(**chosen)
 
 
 class _Refused(ValueError):
@@ -366,3 +389,28 @@ def to_gray(image: Image.Image) -> Image.Image:
     gray = rgb.convert("L")
     gray.info.pop("transparency", None)
     return gray
+
+
+def as_picture(value: Any, name: str = "image") -> Any:
+    """A PIL image as it is; a uint8 array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA as a PIL image of that mode.
+
+    Anything else (other dtypes, shapes, empty arrays, tensors, None) is a ``ValueError`` naming ``name``.
+    Paths are the caller's to read (within its limits).
+    """
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(value, Image.Image):
+        return value
+    takes = "a PIL image, a path, or a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4)"
+    if type(value).__module__.split(".")[0] == "torch":
+        raise ValueError(
+            f"{name} must be {takes}, got a torch tensor of shape {tuple(value.shape)}; convert it to such an array"
+        )
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{name} must be {takes}, got {type(value).__name__} {short(value, 40)}")
+    if value.dtype != np.uint8:
+        raise ValueError(f"{name} must be {takes}, got an array of dtype {value.dtype}; scale it to 0..255 uint8")
+    if not (value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (3, 4))) or 0 in value.shape:
+        raise ValueError(f"{name} must be {takes}, got an array of shape {tuple(value.shape)}")
+    return Image.fromarray(np.ascontiguousarray(value))  # mode "L", "RGB" or "RGBA" from the shape

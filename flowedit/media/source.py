@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._files import write_atomically
-from ._text import dumps_strict, loads_strict
+from .._files import write_atomically
+from .._text import dumps_strict, loads_strict
 
 __all__ = [
     "RECORD_KEY",
@@ -82,12 +82,11 @@ def read_source(source: Any, media: str, limits) -> Source:
         return source
     path = Path(source) if _is_path(source) else None
     if media == "video":
-        from .models._video import read_video
+        from .video import read_video
 
         clip = read_video(source, limits)
         return Source("video", clip, fingerprint(clip.frames, clip.fps), path)
-    from .models._arguments import as_picture
-    from .models._images import open_image, to_rgb
+    from .images import as_picture, open_image, to_rgb
 
     picture = open_image(source, limits) if path is not None else to_rgb(as_picture(source, "image"))
     return Source("image", picture, fingerprint([picture]), path)
@@ -96,10 +95,11 @@ def read_source(source: Any, media: str, limits) -> Source:
 def read_mask(mask: Any, limits) -> Source:
     """A local edit's mask (a path, a PIL image or a uint8 array; white = edit, alpha ignored) as a mode-"L" image,
     with its fingerprint; ``ValueError`` if it cannot be read or is all black (nothing to edit)."""
-    from .models._arguments import as_picture
-    from .models._images import to_gray
-    from .models._masks import open_mask, pixel_mask
+    from .images import as_picture, to_gray
+    from .masks import open_mask, pixel_mask
 
+    if isinstance(mask, Source):  # read already
+        return mask
     path = Path(mask) if _is_path(mask) else None
     picture = open_mask(mask, limits) if path is not None else to_gray(as_picture(mask, "mask"))
     pixel_mask(picture, picture.size)  # all black is refused now, before any model work
@@ -125,7 +125,7 @@ def save_output(picture, output: str | Path, record: dict, fps: float | None = N
     if fps is None:
         save_image(picture, output, record)
     else:
-        from .models._video import save_video
+        from .video import save_video
 
         save_video(picture, output, fps, record)
 
@@ -134,7 +134,7 @@ def embedded_record(output: str | Path) -> dict | None:
     """The record inside an output PNG (or MP4, GIF), or None (no such file, a symbolic link, not flowedit's)."""
     from PIL import Image
 
-    from .models._video import VIDEO_SUFFIXES, video_record
+    from .video import VIDEO_SUFFIXES, video_record
 
     output = Path(output)
     try:

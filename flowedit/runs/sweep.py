@@ -2,7 +2,7 @@
 
 "My edit has no effect" and "it changed too much" have one answer: move ``n_max`` (where the edit starts) and
 the target guidance. A sweep edits one image at every combination as the cells of a batch run
-(:func:`flowedit.batch.run_jobs`, with its safeguards: outputs confined to the out-dir, no write through a link,
+(:func:`flowedit.runs.run_jobs`, with its safeguards: outputs confined to the out-dir, no write through a link,
 one claim per cell, resume only the same request, ``--overwrite`` otherwise), writes each cell as a PNG that
 carries its record (and a line in ``results.jsonl``), and draws them on a labelled contact sheet: the source in the
 top-left corner, a row per ``n_max``, a column per guidance (and seed), each cell captioned with its settings and
@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._files import temporaries_of
-from ._jobs import EditJob
-from ._locks import claim
-from ._media import embedded_record, read_mask, read_source, save_image
-from ._request import check_local_edit, request_id
+from .._files import temporaries_of
+from ..media.source import embedded_record, read_mask, read_source, save_image
 from .batch import run_jobs
+from .jobs import EditJob
+from .locks import claim
+from .request import check_local_edit, request_id
 
 __all__ = ["MAX_CELLS", "SweepCell", "cell_name", "check_grid", "contact_sheet", "run_sweep", "sweep"]
 
@@ -92,7 +92,7 @@ def sweep(
     """Edit ``image`` (PIL image or path; for a video model a video as :meth:`~flowedit.models.Editor.load_video`
     reads it) at every ``(n_max, tar_guidance, seed)``; write each cell (PNG, or MP4) and the sheet.
 
-    Each cell is one edit request (:class:`flowedit._request.EditRequest`: the model, dtype, source and mask
+    Each cell is one edit request (:class:`flowedit.runs.EditRequest`: the model, dtype, source and mask
     fingerprints, prompts and every setting; ``settings`` override the family's defaults for the settings not
     swept) written by the batch path: confined to ``out_dir``, never through a link, claimed by one process (a
     concurrent sweep of the same request waits and reuses it), resumed only if its record is this request's.
@@ -261,7 +261,7 @@ def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, st
     read back within ``limits`` (:class:`~flowedit.models.ImageLimits`; default: the default limits)."""
     from PIL import Image, ImageDraw
 
-    from .models._images import ImageLimits
+    from ..media.images import ImageLimits
 
     width, height = source.size
     scale = max(1, -(-160 // width))  # small images are enlarged (nearest neighbour) so captions fit

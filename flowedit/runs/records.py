@@ -7,7 +7,7 @@ import os
 import warnings
 from pathlib import Path
 
-from ._text import dumps_strict, loads_strict, short
+from .._text import dumps_strict, loads_strict, short
 
 __all__ = ["append_record", "differences", "read_records"]
 

@@ -1,9 +1,9 @@
 """One edit request and the one path from it to a file: every command (``flowedit edit``, ``run``, ``sweep``) and
-:func:`flowedit.sweep.sweep` go media -> latents -> integrator -> decode -> atomic save -> one record through
+:func:`flowedit.runs.sweep` go media -> latents -> integrator -> decode -> atomic save -> one record through
 :func:`edit_to_file`.
 
 A request is everything that decides an output's pixels, and nothing else (no paths, no timings): the model as
-named and its dtype, the source's fingerprint (:func:`flowedit._media.fingerprint`), the prompts, every
+named and its dtype, the source's fingerprint (:func:`flowedit.media.source.fingerprint`), the prompts, every
 :class:`~flowedit.models.EditSettings` field and the local edit (the mask's fingerprint and feather). Its
 ``request_id`` is a hash of those fields; an output whose embedded record carries the same id is that edit.
 
@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ._locks import uninterrupted
-from ._media import Source, save_output
-from ._records import append_record
-from ._text import dumps_strict
-from .models._arguments import check_feather
-from .models._settings import EditSettings
+from .._text import dumps_strict
+from ..media.masks import check_feather
+from ..media.source import Source, save_output
+from ..models._settings import EditSettings
+from .locks import uninterrupted
+from .records import append_record
 
 __all__ = ["EditRequest", "check_local_edit", "edit_to_file", "request_id"]
 
@@ -126,7 +126,7 @@ def edit_to_file(
     settings = request.settings
     outcome = {}
     if request.media == "video":  # what the file will keep of the rate; refused now if it cannot hold it
-        from .models._video import stored_fps
+        from ..media.video import stored_fps
 
         outcome["fps"] = stored_fps(output, source.fps)
     local = {} if mask is None else {"mask": mask.picture, "feather": request.feather}

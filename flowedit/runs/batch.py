@@ -33,30 +33,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._files import temporaries_of
-from ._jobs import LOCKS, RESULTS, EditJob, load_jobs
-from ._locks import claim, profile
-from ._media import Source, embedded_record, read_mask, read_source
-from ._records import append_record, differences, read_records
-from ._request import EditRequest, edit_to_file
-from ._text import reason, short
-from .models._images import ImageLimits
-from .models._settings import EditSettings
+from .._files import temporaries_of
+from .._text import reason, short
+from ..media.images import ImageLimits
+from ..media.source import Source, embedded_record, read_mask, read_source
+from ..models._settings import EditSettings
+from .jobs import LOCKS, RESULTS, EditJob
+from .locks import claim, profile
+from .records import append_record, differences, read_records
+from .request import EditRequest, edit_to_file
 
-__all__ = [
-    "BatchSummary",
-    "EditJob",
-    "append_record",
-    "derive_seed",
-    "load_jobs",
-    "process_shard",
-    "read_records",
-    "run_jobs",
-]
+__all__ = ["BatchSummary", "derive_seed", "process_shard", "run_jobs"]
 
 
 def derive_seed(run_seed: int, source_sha256: str, source_prompt: str, target_prompt: str) -> int:
-    """A 63-bit seed from the run seed, the source's fingerprint (:func:`flowedit._media.fingerprint`, its decoded
+    """A 63-bit seed from the run seed, the source's fingerprint (:func:`flowedit.media.source.fingerprint`, its decoded
     pixels) and the prompts: never from the entry's position in the file."""
     digest = hashlib.sha256()
     for part in (str(run_seed).encode(), bytes.fromhex(source_sha256), source_prompt.encode(), target_prompt.encode()):
@@ -157,6 +148,15 @@ class _Requests:
         if isinstance(digest, ValueError):
             raise digest
         return Source("image" if kind == "mask" else kind, None, digest, Path(given))
+
+
+def _check_settings(jobs: list[EditJob], defaults: EditSettings, options: dict) -> None:
+    """Every edit's settings, checked once before any work; the error names the entry."""
+    for job in jobs:
+        try:
+            defaults.replace(**{**options, **job.overrides})
+        except ValueError as err:
+            raise ValueError(f"{job.where}: {err}") from None
 
 
 def _remove_temporaries(output: Path) -> None:
@@ -333,12 +333,15 @@ def run_jobs(
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    _prepare_out_dir(out_dir, jobs)
     if defaults is None and editor is not None:
         defaults = editor.defaults
+    if defaults is not None:
+        _check_settings(jobs, defaults, options)  # before the out-dir is made
+    _prepare_out_dir(out_dir, jobs)
     if defaults is None:  # an unknown model family: its defaults come with the model
         editor = load_editor()
         defaults = editor.defaults
+        _check_settings(jobs, defaults, options)
     requests = _Requests(defaults, options, run_seed, model, dtype, limits or ImageLimits())
     states = {job.output: _state(job, requests) for job in jobs}  # every process checks every job: one verdict
     others = [(job, states[job.output][1]) for job in jobs if states[job.output][0] == "other"]
