@@ -2,7 +2,11 @@
 
 The velocities are closed form, so a whole edit of a few hundred points takes milliseconds: every setting
 can be a slider. Each panel shows one method's pairing ``x_i -> y_i`` (a line per point, coloured by the
-source mode of ``x_i``) and states its crossing fraction and transport cost. "inversion" is Euler on the
+source mode of ``x_i``; points that cross to another mode ringed in red) and states its crossing fraction and
+transport cost. The methods are checkboxes, one per method of ``flowtoy.edit`` (``METHODS``: a method added there
+appears here). The ``time`` slider scrubs through the edits without recomputing them: each panel then shows the
+points at that moment of its edit (for inversion, the way up to noise and back down) with, for a few points,
+the step's velocity as an arrow (FlowEdit: ``V_tar - V_src``) and FlowEdit's noisy source copies ``Z_src``. "inversion" is Euler on the
 same grid as FlowEdit (``T = steps`` uniform steps, up to ``t = n_max / T`` and back down), the
 paper's baseline; "flowedit" is Algorithm S1 with ``n_max`` and ``n_avg``.
 
@@ -28,13 +32,13 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from . import metrics, paper
-from ._edit import edit
+from ._edit import METHODS, edit
 from ._mixture import GaussianMixture
 from ._settings import DEFAULT, setting
 
 __all__ = ["DEFAULTS", "EXPLORER_METHODS", "Explorer", "explore"]
 
-EXPLORER_METHODS = ("inversion", "flowedit", "flowedit-mean", "sdedit", "ot")
+EXPLORER_METHODS = METHODS  # every method of flowtoy.edit, so that a new one shows up here too
 # The sliders: the settings of flowtoy.Settings that have a slider range, with their labels. The
 # explorer's own defaults: 10 steps (Euler inversion intermixes the modes there) and 500 points;
 # n_max follows the rule of every entry point (unset: T).
@@ -44,6 +48,8 @@ DEFAULTS = {name: getattr(DEFAULT, name) for name in _LABELS} | {"steps": 10, "n
 DEFAULTS["n_max"] = DEFAULTS["steps"]
 DEFAULT_METHODS = ("inversion", "flowedit")
 PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+DPI = 100  # the PNG's resolution: sharp at the widget's size
+ARROWS = 8  # points whose velocity (and, for FlowEdit, noisy copy) the time slider shows
 
 
 def _widgets():
@@ -123,19 +129,51 @@ class Explorer:
         self.controls["n_max"].max = values["steps"]
         self.controls["methods"] = widgets.SelectMultiple(
             options=EXPLORER_METHODS, value=methods, description="methods", rows=len(EXPLORER_METHODS)
+        )  # the source of truth for the checkboxes below (set its value from code)
+        self._boxes = {m: widgets.Checkbox(value=m in methods, description=m, indent=False) for m in EXPLORER_METHODS}
+        for box in self._boxes.values():
+            box.observe(self._ticked, names="value")
+        self.controls["time"] = widgets.FloatSlider(
+            value=1.0,
+            min=0.0,
+            max=1.0,
+            step=0.02,
+            description="time: scrub the edit (0 start, 1 end)",
+            continuous_update=True,
+            style={"description_width": "initial"},
+            layout={"width": "420px"},
         )
         self.metrics: dict[str, dict[str, float]] = {}
         self.edits: dict[str, torch.Tensor] = {}
+        self.paths: dict[str, list[dict[str, Any]]] = {}
         self.figure = Figure()
         self.image = widgets.Image(format="png")
         self._status = widgets.HTML()
         sliders = [self.controls[name] for name in _LABELS]
-        self.widget = widgets.HBox([widgets.VBox([*sliders, self.controls["methods"], self._status]), self.image])
+        methods_box = widgets.VBox([widgets.HTML("<b>methods</b> (tick to show)"), *self._boxes.values()])
+        controls = widgets.VBox([*sliders, methods_box, self._status])
+        self.widget = widgets.HBox([controls, widgets.VBox([self.controls["time"], self.image])])
         self.update()
         for control in self.controls.values():
             control.observe(self._changed, names="value")
 
+    def _ticked(self, change: dict) -> None:
+        ticked = tuple(m for m, box in self._boxes.items() if box.value)
+        if ticked and ticked != tuple(self.controls["methods"].value):
+            self.controls["methods"].value = ticked
+        elif not ticked:  # at least one method stays shown
+            change["owner"].value = True
+
     def _changed(self, change: dict) -> None:
+        if change["owner"] is self.controls["time"]:
+            tic = time.perf_counter()
+            self._draw(self.settings())  # scrubbing redraws the edits already computed
+            self.seconds = time.perf_counter() - tic
+            self._status.value = f"drawn in {self.seconds:.2f} s"
+            return
+        if change["owner"] is self.controls["methods"]:
+            for m, box in self._boxes.items():
+                box.value = m in change["new"]
         if change["owner"] is self.controls["steps"]:
             n_max = self.controls["n_max"]
             before = n_max.value
@@ -158,11 +196,19 @@ class Explorer:
         self.source = _scaled(given_source or paper.source(), s["weight"], s["std"])
         self.target = _scaled(given_target or paper.target(), None, s["std"])
         self.x = self.source.sample(s["n"], generator=torch.Generator().manual_seed(s["seed"]))
-        self.edits, self.metrics = {}, {}
+        self.edits, self.metrics, self.paths = {}, {}, {}
         for method in s["methods"]:
             options = {"steps": s["steps"], "n_max": s["n_max"]}
             if method == "flowedit":
                 options["n_avg"] = s["n_avg"]
+            path = [{"t": 0.0 if method == "inversion" else 1.0, "z": self.x, "z_src": None}]
+
+            def record(info: dict, path=path) -> None:  # the positions the time slider shows
+                z_src = info.get("z_src")
+                path.append(
+                    {"t": info["t_next"], "z": info["z"], "z_src": None if z_src is None else z_src[0, :ARROWS]}
+                )
+
             started = time.perf_counter()
             y = edit(
                 self.x,
@@ -170,8 +216,12 @@ class Explorer:
                 self.target,
                 method,
                 generator=torch.Generator().manual_seed(s["seed"] + 1),
+                callback=None if method == "ot" else record,
                 **options,
             )
+            if len(path) == 1:  # a method without steps (ot): start and end
+                path.append({"t": 0.0, "z": y, "z_src": None})
+            self.paths[method] = path
             self.edits[method] = y
             self.metrics[method] = {
                 "crossing": metrics.crossing_fraction(self.x, y, self.source, self.target),
@@ -183,7 +233,7 @@ class Explorer:
         self.seconds = time.perf_counter() - tic
         self._status.value = f"recomputed and drawn in {self.seconds:.2f} s"
 
-    def _title(self, method: str, s: dict[str, Any]) -> str:
+    def _title(self, method: str, s: dict[str, Any], now: float | None = None) -> str:
         T, n_max = s["steps"], s["n_max"]
         start = f"from t = {n_max / T:.2f}" if n_max < T else "from t = 1"
         solver = {
@@ -192,16 +242,17 @@ class Explorer:
             "flowedit-mean": f"{n_max} of {T} Euler steps, mean over noise",
             "sdedit": f"noise to t = {n_max / T:.2f}, {n_max} Euler steps",
             "ot": "optimal pairing with target samples",
-        }[method]
+        }.get(method, f"{n_max} of {T} Euler steps")
         m = self.metrics[method]
-        return f"{method}\n{solver}\ncrossing {m['crossing']:.1%}, cost {m['cost']:.1f}"
+        shown = "" if now is None else f" (now at t = {now:.2f})"
+        return f"{method}{shown}\n{solver}\ncrossing {m['crossing']:.1%}, cost {m['cost']:.1f}"
 
     def _layout(self, methods: tuple[str, ...]) -> None:
         """Build one panel per method, with artists that :meth:`_draw` only updates (fast redraws)."""
         fig = self.figure
         fig.clear()
-        fig.set_size_inches(3.9 * len(methods), 5.0)
-        fig.subplots_adjust(left=0.6 / (3.9 * len(methods)), right=0.99, bottom=0.17, top=0.76, wspace=0.08)
+        fig.set_size_inches(4.6 * len(methods), 5.8)
+        fig.subplots_adjust(left=0.7 / (4.6 * len(methods)), right=0.99, bottom=0.2, top=0.76, wspace=0.1)
         axes = fig.subplots(1, len(methods), sharex=True, sharey=True, squeeze=False)[0]
         self._panels = {}
         for ax, method in zip(axes, methods, strict=True):
@@ -209,11 +260,15 @@ class Explorer:
             ax.add_collection(lines)
             starts = ax.scatter([], [], s=4, linewidths=0)
             ends = ax.scatter([], [], c="black", s=4, marker="x", linewidths=0.6)
+            crossed = ax.scatter([], [], s=40, facecolors="none", edgecolors="red", linewidths=1.0)
+            noisy = ax.scatter([], [], s=22, facecolors="none", edgecolors="0.35", linewidths=0.9)
+            zeros = np.zeros(ARROWS)
+            arrows = ax.quiver(zeros, zeros, zeros, zeros, color="tab:red", angles="xy", scale_units="xy", scale=1.0)
             (stars,) = ax.plot([], [], "*", ms=13, mfc="gold", mec="black", ls="none")
             ax.set(aspect="equal", xlabel="x1")
             ax.xaxis.set_major_locator(MaxNLocator(5))
             ax.yaxis.set_major_locator(MaxNLocator(5))
-            self._panels[method] = (ax, lines, starts, ends, stars)
+            self._panels[method] = (ax, lines, starts, ends, stars, crossed, noisy, arrows)
         axes[0].set_ylabel("x2")
         self._methods_drawn = methods
 
@@ -228,30 +283,52 @@ class Explorer:
         clouds = [x, *(y.numpy() for y in self.edits.values()), self.target.means.numpy()]
         low, high = np.min([c.min(0) for c in clouds], 0), np.max([c.max(0) for c in clouds], 0)
         center, half = (low + high) / 2, (high - low).max() / 2 * 1.06 + 0.5
-        for method, (ax, lines, starts, ends, stars) in self._panels.items():
-            y = self.edits[method].numpy()
+        own = torch.cdist(self.source.means, self.target.means).argmin(-1)[metrics.nearest_mode(self.x, self.source)]
+        scrub = s["time"]
+        for method, (ax, lines, starts, ends, stars, crossed, noisy, arrows) in self._panels.items():
+            path = self.paths[method]
+            k = round(scrub * (len(path) - 1))  # this method's own frame at this point of its edit
+            y = path[k]["z"].numpy()
             lines.set_segments(np.stack([x, y], axis=1))  # (N, 2 ends, 2)
             lines.set_color(colors)
             starts.set_offsets(x)
             starts.set_facecolor(colors)
             ends.set_offsets(y)
+            crosses = (metrics.nearest_mode(self.edits[method], self.target) != own).numpy()  # (N,)
+            crossed.set_offsets(x[crosses].reshape(-1, 2))
             stars.set_data(*self.target.means.numpy().T)
+            if k + 1 < len(path):  # the step's velocity at a few points: (z_next - z) / (t_next - t), drawn x0.1
+                dt = path[k + 1]["t"] - path[k]["t"]
+                step = (path[k + 1]["z"][:ARROWS] - path[k]["z"][:ARROWS]).numpy()
+                arrows.set_offsets(y[:ARROWS])
+                arrows.set_UVC(*(0.1 * step / abs(dt)).T)
+                copies = path[k + 1]["z_src"]
+                noisy.set_offsets(np.zeros((0, 2)) if copies is None else copies.numpy())
+            else:
+                arrows.set_UVC(np.zeros(ARROWS), np.zeros(ARROWS))
+                noisy.set_offsets(np.zeros((0, 2)))
             ax.set(xlim=(center[0] - half, center[0] + half), ylim=(center[1] - half, center[1] + half))
-            ax.set_title(self._title(method, s), fontsize=9)
+            ax.set_title(self._title(method, s, path[k]["t"] if scrub < 1 else None), fontsize=11)
         handles = [
             Line2D([], [], ls="none", marker="o", ms=4, color=PALETTE[k], label=f"source point, mode {k + 1}")
             for k in range(self.source.n_components)
         ]
         handles.append(Line2D([], [], ls="none", marker="x", ms=4, color="black", label="its edit (line: the pair)"))
+        handles.append(
+            Line2D([], [], ls="none", marker="o", ms=7, mfc="none", mec="red", label="crosses to another mode")
+        )
         handles.append(Line2D([], [], ls="none", marker="*", ms=10, mfc="gold", mec="black", label="target mean"))
         for legend in fig.legends:
             legend.remove()
-        fig.legend(handles=handles, loc="lower center", ncols=len(handles), frameon=False, fontsize=8)
+        if s["time"] < 1:
+            handles.append(Line2D([], [], color="tab:red", marker=">", label="velocity of the step (x0.1)"))
+            handles.append(Line2D([], [], ls="none", marker="o", mfc="none", mec="0.35", label="FlowEdit's noisy copy"))
+        fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 4), frameon=False, fontsize=10)
         fig.suptitle(
-            f"N = {s['n']} points, source weight {s['weight']:.2f}, std {s['std']:.2f}, seed {s['seed']}", fontsize=10
+            f"N = {s['n']} points, source weight {s['weight']:.2f}, std {s['std']:.2f}, seed {s['seed']}", fontsize=12
         )
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=72)
+        fig.savefig(buffer, format="png", dpi=DPI)
         self.image.value = buffer.getvalue()
 
     def _repr_mimebundle_(self, **kwargs):

@@ -53,10 +53,10 @@ def cell_name(n_max: int, guidance: float, seed: int, suffix: str = ".png") -> s
     return f"n_max-{n_max}_guidance-{float(guidance)!r}_seed-{seed}{suffix}"
 
 
-def check_grid(n_max: Sequence, tar_guidance: Sequence, seeds: Sequence | None) -> None:
+def check_grid(n_max_values: Sequence, tar_guidance_values: Sequence, seeds: Sequence | None) -> None:
     """Refuse a grid that is not 1 to :data:`MAX_CELLS` cells of distinct values, from the lists' lengths alone
     (before any work that grows with their product)."""
-    lists = {"n_max": n_max, "tar_guidance": tar_guidance, "seeds": [0] if seeds is None else seeds}
+    lists = {"n_max": n_max_values, "tar_guidance": tar_guidance_values, "seeds": [0] if seeds is None else seeds}
     for name, values in lists.items():
         if isinstance(values, str | bytes) or not isinstance(values, Sequence):
             raise ValueError(f"{name} must be a list of values, got {type(values).__name__}")
@@ -78,8 +78,8 @@ def sweep(
     source_prompt: str,
     target_prompt: str,
     out_dir: str | Path,
-    n_max: Sequence[int],
-    tar_guidance: Sequence[float],
+    n_max_values: Sequence[int],
+    tar_guidance_values: Sequence[float],
     seeds: Sequence[int] | None = None,
     *,
     mask=None,
@@ -105,8 +105,8 @@ def sweep(
         source_prompt,
         target_prompt,
         out_dir,
-        n_max,
-        tar_guidance,
+        n_max_values,
+        tar_guidance_values,
         seeds,
         model=editor.model,
         dtype=str(editor.adapter.dtype).removeprefix("torch."),
@@ -128,8 +128,8 @@ def run_sweep(
     source_prompt: str,
     target_prompt: str,
     out_dir: str | Path,
-    n_max: Sequence[int],
-    tar_guidance: Sequence[float],
+    n_max_values: Sequence[int],
+    tar_guidance_values: Sequence[float],
     seeds: Sequence[int] | None,
     *,
     model: str,
@@ -147,14 +147,14 @@ def run_sweep(
     """:func:`sweep` with the model loaded only when there is work (``load_editor``); every check that needs no
     model (grid, settings when the family's ``defaults`` are known, source, mask, out-dir, earlier cells and sheet)
     runs first. ``media`` and ``defaults`` may be None when only loading the model tells them."""
-    check_grid(n_max, tar_guidance, seeds)
+    check_grid(n_max_values, tar_guidance_values, seeds)
     editor = None
     if defaults is None or media is None:
         editor = load_editor()
         defaults, media = editor.defaults, editor.family.media
     options = {k: v for k, v in options.items() if v is not None}
     seeds = [defaults.seed] if seeds is None else list(seeds)
-    grid = list(itertools.product(n_max, tar_guidance, seeds))
+    grid = list(itertools.product(n_max_values, tar_guidance_values, seeds))
     checked = [defaults.replace(**options, n_max=n, tar_guidance=g, seed=s) for n, g, s in grid]  # all fail first
     source = read_source(image, media, limits)
     mask_source = None if mask is None else read_mask(mask, limits)
@@ -182,7 +182,8 @@ def run_sweep(
     plan = {"model": model, "dtype": dtype, "media": media, "source_sha256": source.sha256}
     plan |= {"source_prompt": source_prompt, "target_prompt": target_prompt, "options": sorted(options.items())}
     plan |= {"mask_sha256": mask_source and mask_source.sha256, "feather": feather}
-    plan |= {"n_max": list(n_max), "tar_guidance": list(tar_guidance), "seeds": seeds}
+    grid_values = {"n_max": [int(n) for n in n_max_values], "tar_guidance": [float(g) for g in tar_guidance_values]}
+    plan |= {**grid_values, "seeds": [int(s) for s in seeds]}  # as parsed (the settings took each of them)
     sheet_record = {"sweep_id": request_id(plan), **plan, "cells": [job.output.name for job in jobs]}
     _check_sheet(out / SHEET, sheet_record["sweep_id"], overwrite)
     summary = run_jobs(
@@ -226,7 +227,14 @@ def run_sweep(
     if media == "video":
         title += f" (middle frame of {len(frames)})"
     sheet = contact_sheet(
-        frames[len(frames) // 2], cells, n_max, tar_guidance, seeds, steps=checked[0].steps, title=title, limits=limits
+        frames[len(frames) // 2],
+        cells,
+        n_max_values,
+        tar_guidance_values,
+        seeds,
+        steps=checked[0].steps,
+        title=title,
+        limits=limits,
     )
     with claim(out, out / SHEET, wait=True):
         for stale in temporaries_of(out / SHEET):  # a killed sweep's half-written sheet
@@ -255,7 +263,9 @@ def _check_sheet(sheet: Path, sweep_id: str, overwrite: bool) -> None:
     )
 
 
-def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, steps: int, title: str = "", limits=None):
+def contact_sheet(
+    source, cells: list[SweepCell], n_max_values, tar_guidance_values, seeds, steps: int, title: str = "", limits=None
+):
     """The cells on one labelled PIL image: the source top-left, a row per ``n_max``, a column per guidance x seed;
     each cell captioned ``n_max / T``, target guidance, seed and latent MSE; ``title`` over the column heads. Cells are
     read back within ``limits`` (:class:`~flowedit.models.ImageLimits`; default: the default limits)."""
@@ -267,8 +277,8 @@ def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, st
     scale = max(1, -(-160 // width))  # small images are enlarged (nearest neighbour) so captions fit
     w, h = width * scale, height * scale
     caption = 30  # two lines of PIL's default font under each picture
-    columns = [(g, s) for g in tar_guidance for s in seeds]
-    sheet = Image.new("RGB", ((len(columns) + 1) * w, (len(n_max) + 1) * (h + caption)), "white")
+    columns = [(g, s) for g in tar_guidance_values for s in seeds]
+    sheet = Image.new("RGB", ((len(columns) + 1) * w, (len(n_max_values) + 1) * (h + caption)), "white")
     draw = ImageDraw.Draw(sheet)
 
     def place(picture, row: int, column: int, lines: list[str]) -> None:
@@ -281,10 +291,10 @@ def contact_sheet(source, cells: list[SweepCell], n_max, tar_guidance, seeds, st
     draw.text((w + 3, 3), _wrapped(draw, title, sheet.width - w - 6), fill="black")
     for c, (g, s) in enumerate(columns, start=1):
         draw.text((c * w + 3, h // 2), f"target guidance {g:g}\nseed {s}", fill="black")
-    for r, n in enumerate(n_max, start=1):
+    for r, n in enumerate(n_max_values, start=1):
         draw.text((3, r * (h + caption) + h // 2), f"n_max {n} of {steps}", fill="black")
     by_key = {(cell.n_max, cell.tar_guidance, cell.seed): cell for cell in cells}
-    for (r, n), (c, (g, s)) in itertools.product(enumerate(n_max, start=1), enumerate(columns, start=1)):
+    for (r, n), (c, (g, s)) in itertools.product(enumerate(n_max_values, start=1), enumerate(columns, start=1)):
         cell = by_key[n, g, s]
         media = "video" if cell.path.suffix.lower() == ".mp4" else "image"
         frames = read_source(cell.path, media, limits or ImageLimits()).frames

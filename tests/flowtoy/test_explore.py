@@ -81,14 +81,22 @@ def test_each_change_recomputes_once(monkeypatch):
 
 
 def test_choosing_methods_redraws_one_labelled_panel_each(view):
-    view.controls["methods"].value = ("inversion", "flowedit", "flowedit-mean", "sdedit", "ot")
-    assert set(view.metrics) == set(flowtoy._explore.EXPLORER_METHODS)
+    five = ("inversion", "flowedit", "flowedit-mean", "sdedit", "ot")
+    view.controls["methods"].value = five
+    assert set(view.metrics) == set(five)
     assert len(view.figure.axes) == 5
-    titles = [ax.get_title() for ax in view.figure.axes]
-    assert "Euler, 10 steps up and down" in titles[0] and "crossing" in titles[0] and "cost" in titles[0]
+    titles = {ax.get_title().split("\n")[0]: ax.get_title() for ax in view.figure.axes}  # panels in METHODS order
+    assert "Euler, 10 steps up and down" in titles["inversion"] and "crossing" in titles["inversion"]
+    assert "cost" in titles["inversion"]
     assert all(ax.get_xlabel() == "x1" for ax in view.figure.axes)
     labels = [text.get_text() for text in view.figure.legends[0].get_texts()]
-    assert labels == ["source point, mode 1", "source point, mode 2", "its edit (line: the pair)", "target mean"]
+    assert labels == [
+        "source point, mode 1",
+        "source point, mode 2",
+        "its edit (line: the pair)",
+        "crosses to another mode",
+        "target mean",
+    ]
     assert view.metrics["ot"]["crossing"] < view.metrics["sdedit"]["crossing"]
     view.controls["methods"].value = ("flowedit",)
     assert set(view.metrics) == {"flowedit"} and len(view.figure.axes) == 1
@@ -102,7 +110,7 @@ def test_given_mixtures_are_used_and_scaled():
     torch.testing.assert_close(view.source.weights, torch.tensor([0.6, 0.4 * 0.3 / 0.8, 0.4 * 0.5 / 0.8]).double())
     torch.testing.assert_close(view.source.covs, source.covs * 4)
     torch.testing.assert_close(view.target.weights, target.weights)
-    assert len(view.figure.legends[0].get_texts()) == 3 + 2
+    assert len(view.figure.legends[0].get_texts()) == 3 + 3
     assert "_repr_mimebundle_" in dir(view) and "application/vnd.jupyter.widget-view+json" in view._repr_mimebundle_()
 
 
@@ -133,3 +141,46 @@ def test_the_sliders_and_defaults_derive_from_the_settings():
         low, high, step = meta[name].slider
         assert (view.controls[name].min, view.controls[name].max, view.controls[name].step) == (low, high, step), name
     assert view.controls["n_max"].value == view.controls["steps"].value == 10  # the rule: n_max unset means T
+
+
+def test_the_method_checkboxes_derive_from_flowtoys_methods_and_drive_the_panels(view):
+    from flowtoy._edit import METHODS
+
+    assert tuple(view._boxes) == METHODS == flowtoy._explore.EXPLORER_METHODS  # a new method gets a box unasked
+    view._boxes["sdedit"].value = True
+    assert set(view.metrics) == {"inversion", "flowedit", "sdedit"} and len(view.figure.axes) == 3
+    view._boxes["sdedit"].value = False
+    assert set(view.metrics) == {"inversion", "flowedit"} and not view._boxes["sdedit"].value
+
+
+def test_a_sharp_figure_with_readable_titles_and_the_crossing_points_ringed(view):
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(view.image.value))
+    width, height = image.size
+    assert flowtoy._explore.DPI >= 100 and height == round(view.figure.get_size_inches()[1] * flowtoy._explore.DPI)
+    assert all(ax.title.get_fontsize() >= 11 for ax in view.figure.axes)
+    panel = {ax.get_title().split("\n")[0]: ax for ax in view.figure.axes}
+    rings = panel["inversion"].collections[3]  # the red rings of the inversion panel
+    assert len(rings.get_offsets()) == round(view.metrics["inversion"]["crossing"] * len(view.x)) > 0
+    assert len(panel["flowedit"].collections[3].get_offsets()) == 0  # FlowEdit crosses nothing here
+
+
+def test_the_time_slider_scrubs_the_edits_without_recomputing(view, monkeypatch):
+    edits = dict(view.edits)
+    monkeypatch.setattr(flowtoy._explore, "edit", lambda *a, **k: pytest.fail("scrubbing must not recompute"))
+    view.controls["time"].value = 0.5
+    assert view.edits == edits
+    panel = {ax.get_title().split(" ")[0].split("\n")[0]: ax for ax in view.figure.axes}
+    inversion, flowedit = (panel[m].collections[2].get_offsets() for m in ("inversion", "flowedit"))
+    path = view.paths["flowedit"]
+    assert len(path) == 11 and len(view.paths["inversion"]) == 21  # 10 steps; inversion goes up 10 and down 10
+    assert (flowedit == path[5]["z"].numpy()).all() and (inversion == view.paths["inversion"][10]["z"].numpy()).all()
+    assert "now at t = 0.50" in panel["flowedit"].get_title()  # FlowEdit halfway; inversion at its noise, t = 1
+    assert "now at t = 1.00" in panel["inversion"].get_title()
+    noisy = panel["flowedit"].collections[4].get_offsets()  # FlowEdit's noisy source copies of the next step
+    assert noisy.shape == (flowtoy._explore.ARROWS, 2)
+    view.controls["time"].value = 1.0
+    assert (panel["flowedit"].collections[2].get_offsets() == view.edits["flowedit"].numpy()).all()
