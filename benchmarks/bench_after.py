@@ -162,7 +162,9 @@ def plot_round_trip(path: Path, steps: int = 50, n: int = 300) -> None:
         ax.set_xlabel("x1")
     axes[0].set_ylabel("x2")
     axes[0].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"source -> target -> source on the paper's toy, T = {steps} Euler steps (mean squared distance)")
+    fig.suptitle(
+        f"source -> target -> source on the paper's toy, T = {steps} Euler steps (mean squared distance)", y=1.08
+    )
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 

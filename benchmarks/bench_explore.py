@@ -33,7 +33,7 @@ def main() -> None:
             if name != "time":  # scrubbing time redraws only
                 edits.append(sum(m["seconds"] for m in view.metrics.values()))
     print(
-        f"defaults: {', '.join(f'{k}={v}' for k, v in flowtoy._explore.DEFAULTS.items())}, n={args.n};"
+        f"defaults: {', '.join(f'{k}={v}' for k, v in flowtoy._explore.DEFAULTS.items() if k != 'n')}, n={args.n};"
         " methods inversion, flowedit"
     )
     print(

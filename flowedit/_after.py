@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from ._edit import VelocityPair, _noise, _pair_output, check_generator, check_mask, check_schedule
+from ._edit import VelocityPair, check_generator, check_mask, check_schedule, noise_like, pair_output
 from ._grid import check_grid, describe
-from ._integrate import Callback, Velocity, _FiniteWatch, _integrate, step_info
+from ._integrate import Callback, FiniteWatch, Velocity, integrate_steps, step_info
 from ._solvers import UniInv
 
 __all__ = ["UNIEDIT_EPS", "dvrf", "flowalign", "uniedit", "uniedit_mask"]
@@ -92,14 +92,14 @@ def flowalign(
     zeta = _check_real(zeta, "zeta", 0.0)
     check_generator(generator)
     mask = None if mask is None else check_mask(mask, x_src)
-    watch = _FiniteWatch()
+    watch = FiniteWatch()
     z = x_src.clone()
     for i in range(steps - n_max, steps):
         t, t_next = times[i], times[i + 1]
-        eps = torch.stack([_noise(x_src, generator) for _ in range(n_avg)])  # (n_avg, *x.shape)
+        eps = torch.stack([noise_like(x_src, generator) for _ in range(n_avg)])  # (n_avg, *x.shape)
         q = (1 - t) * x_src + t * eps
         p = q + (z - x_src)
-        v_src, v_tar = _pair_output(velocity(q, p, t))
+        v_src, v_tar = pair_output(velocity(q, p, t))
         watch.check(v_src, q, "velocity pair (source)", i, t)
         watch.check(v_tar, p, "velocity pair (target)", i, t)
         update = (t_next - t) * (v_tar - v_src).mean(dim=0)
@@ -156,15 +156,15 @@ def dvrf(
     eta = _check_real(eta, "eta", 0.0, 1.0)
     check_generator(generator)
     mask = None if mask is None else check_mask(mask, x_src)
-    watch = _FiniteWatch()
+    watch = FiniteWatch()
     z = x_src.clone()
     for i in range(steps - n_max, steps):
         t, t_next = times[i], times[i + 1]
         shift = eta * i / steps if progressive else eta  # c_t / t
-        eps = torch.stack([_noise(x_src, generator) for _ in range(n_avg)])  # (n_avg, *x.shape)
+        eps = torch.stack([noise_like(x_src, generator) for _ in range(n_avg)])  # (n_avg, *x.shape)
         z_src = (1 - t) * x_src + t * eps
         z_tar = z_src + (z - x_src) if shift == 1 else z_src + (1 - (1 - shift) * t) * (z - x_src)
-        v_src, v_tar = _pair_output(velocity(z_src, z_tar, t))
+        v_src, v_tar = pair_output(velocity(z_src, z_tar, t))
         watch.check(v_src, z_src, "velocity pair (source)", i, t)
         watch.check(v_tar, z_tar, "velocity pair (target)", i, t)
         delta = (v_tar - v_src).mean(dim=0)
@@ -211,7 +211,8 @@ def uniedit(
         d = v_tar(z) - v_src(z),   m = uniedit_mask(d)   (channel mean, min-max over positions),
         z <- z + omega dt (1 + m) d + dt (m v_tar(z) + (1 - m) v_src(z)),     omega = 5 (official).
 
-    ``m`` is an automatic soft mask: where the prompts disagree most the target velocity leads. With
+    ``m`` is an automatic soft mask, 1 where ``d`` is largest: signed, as in the official code (no absolute
+    value), so with ``v = eps - x0`` it is 0 where the target wants more of a channel than the source. With
     equal velocities the edit is a Uni-Inv round trip (it returns close to ``x_src``, not exactly). The
     official demo inverts with the empty prompt at guidance 1 (``invert`` is the model's unconditional
     velocity there; a toy passes the source velocity) and evaluates the pair unguided.
@@ -234,13 +235,15 @@ def uniedit(
     if n_max == 0:
         return x_src.clone()
     first = steps - n_max
-    watch = _FiniteWatch()
+    watch = FiniteWatch()
     up = times[first:][::-1]
-    z = _integrate(x_src, invert, up, UniInv(), callback, watch, "source velocity", range(steps, first, -1), "invert")
+    z = integrate_steps(
+        x_src, invert, up, UniInv(), callback, watch, "source velocity", range(steps, first, -1), "invert"
+    )
     for i in range(first, steps):
         t, t_next = times[i], times[i + 1]
         pair_in = z.unsqueeze(0)  # (1, *x.shape)
-        v_src, v_tar = _pair_output(velocity(pair_in, pair_in, t))
+        v_src, v_tar = pair_output(velocity(pair_in, pair_in, t))
         v_src = watch.check(v_src, pair_in, "velocity pair (source)", i, t)[0]
         v_tar = watch.check(v_tar, pair_in, "velocity pair (target)", i, t)[0]
         delta = v_tar - v_src

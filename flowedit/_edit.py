@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ._grid import check_count, check_grid, describe
-from ._integrate import Adaptive, Callback, Solver, Velocity, _FiniteWatch, _integrate, get_solver, step_info
+from ._integrate import Adaptive, Callback, FiniteWatch, Solver, Velocity, get_solver, integrate_steps, step_info
 
 __all__ = [
     "VelocityPair",
@@ -67,14 +67,14 @@ def check_generator(generator: Any) -> torch.Generator | None:
     return generator
 
 
-def _pair_output(out: Any) -> tuple[Any, Any]:
+def pair_output(out: Any) -> tuple[Any, Any]:
     """The ``(v_src, v_tar)`` a velocity pair returned, or a ``TypeError`` naming what it returned instead."""
     if not isinstance(out, tuple | list) or len(out) != 2:
         raise TypeError(f"velocity pair must return a tuple (v_src, v_tar) of two tensors, got {describe(out)}")
     return out
 
 
-def _noise(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """``randn_like(x)``: x's shape, dtype, device and memory format (the fill order of the draws)."""
     return torch.randn_like(x, generator=generator)
 
@@ -141,14 +141,14 @@ def flowedit(
     check_generator(generator)
     mask = None if mask is None else check_mask(mask, x_src)
     first, switch = steps - n_max, steps - n_min
-    watch = _FiniteWatch()
+    watch = FiniteWatch()
     z = x_src.clone()
     for i in range(first, switch):
         t, t_next = times[i], times[i + 1]
-        eps = torch.stack([_noise(x_src, generator) for _ in range(n_avg)])  # (n_avg, *x.shape)
+        eps = torch.stack([noise_like(x_src, generator) for _ in range(n_avg)])  # (n_avg, *x.shape)
         z_src = (1 - t) * x_src + t * eps
         z_tar = z_src + (z - x_src)
-        v_src, v_tar = _pair_output(velocity(z_src, z_tar, t))
+        v_src, v_tar = pair_output(velocity(z_src, z_tar, t))
         watch.check(v_src, z_src, "velocity pair (source)", i, t)
         watch.check(v_tar, z_tar, "velocity pair (target)", i, t)
         delta = (v_tar - v_src).mean(dim=0)
@@ -161,19 +161,19 @@ def flowedit(
 
     # The last n_min steps: plain target sampling (Euler) from the noisy target point at ts[T - n_min].
     t = times[switch]
-    eps = _noise(x_src, generator)  # one draw for the whole phase
+    eps = noise_like(x_src, generator)  # one draw for the whole phase
     z_src = ((1 - t) * x_src + t * eps).unsqueeze(0)  # (1, *x.shape)
     z_tar = z_src + (z - x_src)
 
     def target(z: torch.Tensor, t: float) -> torch.Tensor:
-        return _pair_output(velocity(None, z, t))[1]
+        return pair_output(velocity(None, z, t))[1]
 
     def sampled(info: dict) -> None:
         callback({**info, "z": info["z"][0], "z_tar": info["z"]})
 
     report, euler = (None if callback is None else sampled), get_solver("euler")
     if mask is None:
-        z_tar = _integrate(
+        z_tar = integrate_steps(
             z_tar,
             target,
             times[switch:],
@@ -186,7 +186,7 @@ def flowedit(
         )
     else:  # step by step: after each step, the unmasked part goes back to the source's noisy path
         for i in range(switch, steps):
-            z_tar = _integrate(
+            z_tar = integrate_steps(
                 z_tar, target, times[i : i + 2], euler, None, watch, "velocity pair (target)", range(i, i + 1)
             )
             t_next = times[i + 1]
@@ -248,10 +248,10 @@ def edit_by_inversion(
     first = steps - n_max
     down = times[first:]
 
-    watch = _FiniteWatch()
+    watch = FiniteWatch()
     up_steps = range(steps, first, -1)  # the step from ts[i] up to ts[i - 1]
-    noise = _integrate(x_src, source, down[::-1], solver, callback, watch, "source velocity", up_steps, "invert")
-    z = _integrate(noise, target, down, solver, callback, watch, "target velocity", range(first, steps), "sample")
+    noise = integrate_steps(x_src, source, down[::-1], solver, callback, watch, "source velocity", up_steps, "invert")
+    z = integrate_steps(noise, target, down, solver, callback, watch, "target velocity", range(first, steps), "sample")
     watch.finish()
     return z
 
@@ -285,9 +285,9 @@ def sdedit(
         return x_src.clone()
     first = steps - n_max
     t0 = times[first]
-    z = (1 - t0) * x_src + t0 * _noise(x_src, generator)
-    watch = _FiniteWatch()
+    z = (1 - t0) * x_src + t0 * noise_like(x_src, generator)
+    watch = FiniteWatch()
     indices = range(first, steps)
-    z = _integrate(z, target, times[first:], solver, callback, watch, "target velocity", indices, "sample")
+    z = integrate_steps(z, target, times[first:], solver, callback, watch, "target velocity", indices, "sample")
     watch.finish()
     return z

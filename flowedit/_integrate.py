@@ -48,7 +48,7 @@ def check_velocity_output(v: Any, z: torch.Tensor, name: str = "velocity") -> to
 _DEFER_ON_CPU = False  # tests set this to exercise the accelerator path (one check per edit) on CPU
 
 
-class _FiniteWatch:
+class FiniteWatch:
     """Raise ``FloatingPointError`` naming the first step whose velocity had NaN or inf, with one sync per edit.
 
     On CPU a check costs nothing, so :meth:`check` raises at once and the loop stops at the bad
@@ -229,19 +229,19 @@ def integrate(
     """
     solver = get_solver(method)
     times = check_grid(ts).tolist()
-    watch = _FiniteWatch()
-    z = _integrate(z, velocity, times, solver, callback, watch)
+    watch = FiniteWatch()
+    z = integrate_steps(z, velocity, times, solver, callback, watch)
     watch.finish()
     return z
 
 
-def _integrate(
+def integrate_steps(
     z: torch.Tensor,
     velocity: Velocity,
     times: list[float],
     solver: Solver | Adaptive,
     callback: Callback | None,
-    watch: _FiniteWatch,
+    watch: FiniteWatch,
     name: str = "velocity",
     indices: range | None = None,
     phase: str = "integrate",

@@ -14,7 +14,7 @@ from . import paper
 from ._checks import check_int
 from ._settings import DEFAULT, Settings, check_setting, setting
 
-__all__ = ["COMMAND_DEFAULTS", "check_args", "common_options", "edit_options", "option"]
+__all__ = ["COMMAND_DEFAULTS", "STRENGTHS", "check_args", "common_options", "edit_options", "option"]
 
 # What each command shows by default (every other setting: flowtoy.Settings' default). figure3 and
 # the explorer use 10 steps, where Euler inversion intermixes the modes; digits edits 40 of 50 steps.
@@ -25,6 +25,7 @@ COMMAND_DEFAULTS = {
     "digits": {"n": 8, "steps": 50, "n_max": 40},
     "compare": {"n": 4000},
 }
+STRENGTHS = ("zeta", "guidance", "eta", "omega")  # FlowAlign's, DVRF's and UniEdit-Flow's settings
 PER_MODE = ("figure3", "animate")  # their --n counts points per mode: 2N in all
 IMAGE_EXAMPLE = {"figure3": "png", "digits": "png", "animate": "gif"}
 ANIMATIONS = (".gif", ".png", ".webp")  # what Pillow writes as an animation
@@ -56,13 +57,15 @@ def edit_options(p: argparse.ArgumentParser, command: str, why: str = "") -> Non
     option(p, "steps", command, f"{setting('steps').help} (default: {steps}{why})")
     option(p, "n_max", command)
     option(p, "n_avg", command)
+    for name in STRENGTHS:  # the editors after FlowEdit
+        option(p, name, command)
 
 
 def check_args(args) -> None:
     """Every option, checked before anything is computed, created or written (the first bad one raises)."""
     if args.command in PER_MODE:  # points per mode: half the bound
         check_int(args.n, "--n", 1, int(setting("n").high) // 2, setting("n").why)
-    for name in ("n", "std", "seed", "steps", "n_max", "n_avg", "pairs", "dpi", "fps"):
+    for name in ("n", "std", "seed", "steps", "n_max", "n_avg", "pairs", "dpi", "fps", *STRENGTHS):
         values = getattr(args, name, None)
         for value in values if isinstance(values, list) else [values]:
             if value is not None:

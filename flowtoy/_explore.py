@@ -50,6 +50,7 @@ DEFAULT_METHODS = ("inversion", "flowedit")
 PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 DPI = 100  # the PNG's resolution: sharp at the widget's size
 ARROWS = 8  # points whose velocity (and, for FlowEdit, noisy copy) the time slider shows
+ARROW_SCALE = 0.3  # arrow length per unit of speed |dz/dt|
 
 
 def _widgets():
@@ -130,6 +131,7 @@ class Explorer:
         self.controls["methods"] = widgets.SelectMultiple(
             options=EXPLORER_METHODS, value=methods, description="methods", rows=len(EXPLORER_METHODS)
         )  # the source of truth for the checkboxes below (set its value from code)
+        self._syncing = False
         self._boxes = {m: widgets.Checkbox(value=m in methods, description=m, indent=False) for m in EXPLORER_METHODS}
         for box in self._boxes.values():
             box.observe(self._ticked, names="value")
@@ -158,6 +160,8 @@ class Explorer:
             control.observe(self._changed, names="value")
 
     def _ticked(self, change: dict) -> None:
+        if self._syncing:  # the boxes follow a change of controls["methods"]: nothing more to do
+            return
         ticked = tuple(m for m, box in self._boxes.items() if box.value)
         if ticked and ticked != tuple(self.controls["methods"].value):
             self.controls["methods"].value = ticked
@@ -172,8 +176,12 @@ class Explorer:
             self._status.value = f"drawn in {self.seconds:.2f} s"
             return
         if change["owner"] is self.controls["methods"]:
-            for m, box in self._boxes.items():
-                box.value = m in change["new"]
+            self._syncing = True
+            try:
+                for m, box in self._boxes.items():
+                    box.value = m in change["new"]
+            finally:
+                self._syncing = False
         if change["owner"] is self.controls["steps"]:
             n_max = self.controls["n_max"]
             before = n_max.value
@@ -263,7 +271,18 @@ class Explorer:
             crossed = ax.scatter([], [], s=40, facecolors="none", edgecolors="red", linewidths=1.0)
             noisy = ax.scatter([], [], s=22, facecolors="none", edgecolors="0.35", linewidths=0.9)
             zeros = np.zeros(ARROWS)
-            arrows = ax.quiver(zeros, zeros, zeros, zeros, color="tab:red", angles="xy", scale_units="xy", scale=1.0)
+            arrows = ax.quiver(
+                zeros,
+                zeros,
+                zeros,
+                zeros,
+                color="tab:red",
+                angles="xy",
+                scale_units="xy",
+                scale=1 / ARROW_SCALE,
+                width=0.008,
+                zorder=5,
+            )
             (stars,) = ax.plot([], [], "*", ms=13, mfc="gold", mec="black", ls="none")
             ax.set(aspect="equal", xlabel="x1")
             ax.xaxis.set_major_locator(MaxNLocator(5))
@@ -297,11 +316,13 @@ class Explorer:
             crosses = (metrics.nearest_mode(self.edits[method], self.target) != own).numpy()  # (N,)
             crossed.set_offsets(x[crosses].reshape(-1, 2))
             stars.set_data(*self.target.means.numpy().T)
-            if k + 1 < len(path):  # the step's velocity at a few points: (z_next - z) / (t_next - t), drawn x0.1
+            if k + 1 < len(
+                path
+            ):  # the step's velocity at a few points: (z_next - z) / (t_next - t), drawn x ARROW_SCALE
                 dt = path[k + 1]["t"] - path[k]["t"]
                 step = (path[k + 1]["z"][:ARROWS] - path[k]["z"][:ARROWS]).numpy()
                 arrows.set_offsets(y[:ARROWS])
-                arrows.set_UVC(*(0.1 * step / abs(dt)).T)
+                arrows.set_UVC(*(step / abs(dt)).T)
                 copies = path[k + 1]["z_src"]
                 noisy.set_offsets(np.zeros((0, 2)) if copies is None else copies.numpy())
             else:
@@ -313,7 +334,8 @@ class Explorer:
             Line2D([], [], ls="none", marker="o", ms=4, color=PALETTE[k], label=f"source point, mode {k + 1}")
             for k in range(self.source.n_components)
         ]
-        handles.append(Line2D([], [], ls="none", marker="x", ms=4, color="black", label="its edit (line: the pair)"))
+        edit_label = "its edit (line: the pair)" if s["time"] == 1 else "where it is now (line: from x)"
+        handles.append(Line2D([], [], ls="none", marker="x", ms=4, color="black", label=edit_label))
         handles.append(
             Line2D([], [], ls="none", marker="o", ms=7, mfc="none", mec="red", label="crosses to another mode")
         )
@@ -321,8 +343,11 @@ class Explorer:
         for legend in fig.legends:
             legend.remove()
         if s["time"] < 1:
-            handles.append(Line2D([], [], color="tab:red", marker=">", label="velocity of the step (x0.1)"))
-            handles.append(Line2D([], [], ls="none", marker="o", mfc="none", mec="0.35", label="FlowEdit's noisy copy"))
+            label = f"next step (speed x{ARROW_SCALE:g})"
+            handles.append(Line2D([], [], color="tab:red", marker=">", label=label))
+            handles.append(
+                Line2D([], [], ls="none", marker="o", mfc="none", mec="0.35", label="noisy copy $Z^{src}_t$")
+            )
         fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 4), frameon=False, fontsize=10)
         fig.suptitle(
             f"N = {s['n']} points, source weight {s['weight']:.2f}, std {s['std']:.2f}, seed {s['seed']}", fontsize=12

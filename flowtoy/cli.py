@@ -22,7 +22,7 @@ import torch
 from flowedit._files import write_atomically
 
 from . import metrics, paper
-from ._cli_options import COMMAND_DEFAULTS, check_args, common_options, edit_options, option
+from ._cli_options import COMMAND_DEFAULTS, STRENGTHS, check_args, common_options, edit_options, option
 from ._edit import METHODS, edit
 from ._settings import DEFAULT, Settings
 
@@ -66,6 +66,7 @@ def compare(
     seed: int = DEFAULT.seed,
     *,
     outputs: dict | None = None,
+    **strengths: float,
 ) -> list[dict]:
     """Edit ``n`` source points of the paper's experiment with each method; one row of metrics per method.
 
@@ -73,10 +74,15 @@ def compare(
     (key ``"noise"``), the source points ``"x"`` and the mixtures ``"source"``, ``"target"``. The OT row
     pairs the first ``min(n, 800)`` points with fresh target samples; the rows after it are the editors
     after FlowEdit and the inversion papers' solvers (:data:`AFTER`, official strengths; UniEdit-Flow's
-    mask is 0 on 2-D points, see :func:`flowtoy.edit`). Every argument is checked first
+    mask is 0 on 2-D points, see :func:`flowtoy.edit`), whose ``strengths`` (``zeta``, ``guidance``,
+    ``eta``, ``omega``) default to :class:`flowtoy.Settings`'. Every argument is checked first
     (:class:`flowtoy.Settings`).
     """
-    s = Settings(n=n, std=std, steps=steps, n_max=n_max, n_avg=n_avg, seed=seed)
+    unknown = sorted(set(strengths) - set(STRENGTHS))
+    if unknown:
+        raise TypeError(f"compare() got unknown setting(s) {', '.join(unknown)}; strengths are {', '.join(STRENGTHS)}")
+    s = Settings(n=n, std=std, steps=steps, n_max=n_max, n_avg=n_avg, seed=seed, **strengths)
+    strengths = {name: getattr(s, name) for name in STRENGTHS}
     n, std, steps, n_max, n_avg, seed = s.n, s.std, s.steps, s.n_max, s.n_avg, s.seed
     source, target, x = _setup(n, std, weights, seed)
     noise = []
@@ -106,7 +112,7 @@ def compare(
     rows.append(_row(f"ot ({len(x_ot)} pts)", x_ot, y_ot, source, target, time.perf_counter() - start))
     for name, kwargs in AFTER.items():
         start = time.perf_counter()
-        y = edit(x, source, target, generator=torch.Generator().manual_seed(seed + 1), **options, **kwargs)
+        y = edit(x, source, target, generator=torch.Generator().manual_seed(seed + 1), **options, **kwargs, **strengths)
         rows.append(_row(name, x, y, source, target, time.perf_counter() - start))
         if outputs is not None:
             outputs[name] = y
@@ -138,7 +144,17 @@ def _figure3(args) -> None:
     from . import plot
 
     outputs: dict = {}
-    rows = compare(2 * args.n, args.std, args.weights, args.steps, args.n_max, args.n_avg, args.seed, outputs=outputs)
+    rows = compare(
+        2 * args.n,
+        args.std,
+        args.weights,
+        args.steps,
+        args.n_max,
+        args.n_avg,
+        args.seed,
+        outputs=outputs,
+        **_strengths(args),
+    )
     fig = plot.figure3(
         outputs["x"],
         outputs["noise"],
@@ -223,6 +239,7 @@ def _animate(args) -> None:
         n_avg=args.n_avg,
         generator=torch.Generator().manual_seed(args.seed + 1),
         callback=record,
+        **_strengths(args),
     )
     labels = metrics.nearest_mode(x, source).numpy()
     title = {
@@ -273,8 +290,13 @@ def _settings(n: int, args) -> str:
     )
 
 
+def _strengths(args) -> dict[str, float]:
+    return {name: getattr(args, name) for name in STRENGTHS}
+
+
 def _compare(args) -> None:
-    print(_table(compare(args.n, args.std, args.weights, args.steps, args.n_max, args.n_avg, args.seed)))
+    rows = compare(args.n, args.std, args.weights, args.steps, args.n_max, args.n_avg, args.seed, **_strengths(args))
+    print(_table(rows))
     print(_settings(args.n, args))
 
 

@@ -288,10 +288,9 @@ def table(rows: list[Row]) -> str:
         f"{'method':<21} {'cost E|y-x|^2':>14} {'P(target)':>10} {'target log p':>13} {'style kept':>11} {'time [s]':>9}"
     ]
     for r in rows:
-        lines.append(
-            f"{r.method:<21} {r.cost:>14.2f} {r.target_probability:>10.3f} {r.log_likelihood:>13.1f} "
-            f"{r.style:>11.3f} {r.seconds:>9.3f}"
-        )
+        cost = f"{r.cost:>14.2f}" if abs(r.cost) < 1e9 else f"{r.cost:>14.3g}"  # a diverged edit stays one column
+        loglik = f"{r.log_likelihood:>13.1f}" if abs(r.log_likelihood) < 1e9 else f"{r.log_likelihood:>13.3g}"
+        lines.append(f"{r.method:<21} {cost} {r.target_probability:>10.3f} {loglik} {r.style:>11.3f} {r.seconds:>9.3f}")
     return "\n".join(lines)
 
 

@@ -9,19 +9,21 @@ test suite runs every exercise both ways (blank, then the kept solution).
 
 The teaching stays in the notebooks: each defines its own small checker (what is compared, the hint)
 on top of :func:`check_function` and :func:`check_number`. Also here: :func:`parallelogram`, the
-drawing of the FlowEdit paper's Fig. 2 for one source point (notebook 02).
+drawing of the FlowEdit paper's Fig. 2 for one source point (notebook 02), and :func:`strip_outputs`, the
+JupyterLab save hook that keeps the tracked notebooks free of outputs.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-__all__ = ["NOT_YET", "PASS", "check_function", "check_number", "parallelogram"]
+__all__ = ["NOT_YET", "PASS", "check_function", "check_number", "parallelogram", "strip_outputs"]
 
 PASS = "✔ Correct"
 NOT_YET = "✘ Not yet"
@@ -69,20 +71,20 @@ def check_function(
         except NotImplementedError:
             return _say(False, f"{name} is not written yet: replace its `raise NotImplementedError` line")
         except Exception as error:  # the student's code failed: one line, no traceback
-            return _say(False, f"{name} raised {_one_line(error)} (on the {case})")
+            return _say(False, f"{name} raised {_one_line(error)} (case: {case})")
         if isinstance(expected, numbers.Real) and isinstance(got, numbers.Real) and not isinstance(got, bool):
             expected, got = torch.tensor(float(expected)), torch.tensor(float(got))  # a number: a 0-D tensor
         if not torch.is_tensor(got):
-            return _say(False, f"{name} returned {type(got).__name__} on the {case}; it should return a tensor")
+            return _say(False, f"{name} returned {type(got).__name__} (case: {case}); it should return a tensor")
         if got.shape != expected.shape:
             return _say(
-                False, f"{name} returned shape {tuple(got.shape)} on the {case}; expected {tuple(expected.shape)}"
+                False, f"{name} returned shape {tuple(got.shape)} (case: {case}); expected {tuple(expected.shape)}"
             )
         if not torch.isfinite(got).all():
-            return _say(False, f"{name} returned NaN or infinite values on the {case}. {hint}")
+            return _say(False, f"{name} returned NaN or infinite values (case: {case}). {hint}")
         gap = (got.double() - expected.double()).abs()
         if not (gap <= atol + rtol * expected.double().abs()).all():
-            return _say(False, f"{name} is off by up to {gap.max().item():.3g} on the {case}. {hint}")
+            return _say(False, f"{name} is off by up to {gap.max().item():.3g} (case: {case}). {hint}")
     return _say(True, f"{name} agrees with the reference on {len(cases)} case(s): " + "; ".join(cases))
 
 
@@ -153,3 +155,17 @@ def parallelogram(ax, x, z_src, z_tar, edit, delta, t: float, *, scale: float = 
         arrowprops={"arrowstyle": "-|>", "color": "tab:red", "lw": 2},
     )
     ax.set_title(f"t = {t:.2f}", fontsize=12)
+
+
+def strip_outputs(model: dict, path: str = "", **kwargs: Any) -> None:
+    """JupyterLab's pre-save hook (``scripts/notebooks`` installs it): save the course notebooks without outputs.
+
+    Applies to notebooks named like the course's (``NN_name.ipynb``) at the top of the served folder: their code
+    (a student's answers included) is saved, their outputs and execution counts are not, so the tracked files stay
+    as committed (rendered copies with outputs: ``docs/notebooks/``). Any other file is saved as it is.
+    """
+    if model.get("type") != "notebook" or not re.fullmatch(r"\d\d_[^/]+\.ipynb", path.strip("/")):
+        return
+    for cell in model["content"]["cells"]:
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None

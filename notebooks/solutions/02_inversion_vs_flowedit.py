@@ -13,3 +13,14 @@ def flowedit_step(z: torch.Tensor, x: torch.Tensor, eps: torch.Tensor, t: float,
     z_tar = z_src + (z - x)  # the noisy target points: the same noise, shifted by the edit so far
     delta = (target.velocity(z_tar, t) - source.velocity(z_src, t)).mean(dim=0)
     return z + (t_next - t) * delta
+
+
+# %% wrong: my_steps
+my_steps = 10  # where inversion still intermixes
+
+
+# %% wrong: flowedit_step
+def flowedit_step(z: torch.Tensor, x: torch.Tensor, eps: torch.Tensor, t: float, t_next: float) -> torch.Tensor:
+    z_src = (1 - t) * x + t * eps
+    z_tar = (1 - t) * z + t * eps  # a typical slip: noising the current point instead of shifting z_src by z - x
+    return z + (t_next - t) * (target.velocity(z_tar, t) - source.velocity(z_src, t)).mean(dim=0)

@@ -16,3 +16,12 @@ def flux_start(size: int, steps: int, n_max: int) -> float:
     t = n_max / steps  # the start on the uniform grid, ts[T - n_max]
     return math.exp(mu) * t / (math.exp(mu) * t + 1 - t)  # the shift by e^mu
     # 512²: L = 1024, mu = 0.63, t_start = 0.918 (0.950 at 1024²): the same n_max starts lower at 512².
+
+
+# %% wrong: min_crossing_prediction
+min_crossing_prediction = 0.7  # every point of the heavier mode: more than has to move
+
+
+# %% wrong: flux_start
+def flux_start(size: int, steps: int, n_max: int) -> float:
+    return n_max / steps  # the uniform grid's start, without FLUX's shift

@@ -11,3 +11,13 @@ def my_style_kept(x: torch.Tensor, y: torch.Tensor, source, target) -> float:
     """Mean cosine of x - E_src[x] and y - E_tar[y] over the images (rows) of x and y."""
     a, b = x - source.mean(), y - target.mean()  # (n, 64): each image's own deviation from its class mean
     return (torch.sum(a * b, dim=-1) / (a.norm(dim=-1) * b.norm(dim=-1))).mean().item()
+
+
+# %% wrong: answer
+answer = 50  # the whole grid certainly exceeds 0.8, but it is not the smallest n_max that does
+
+
+# %% wrong: my_style_kept
+def my_style_kept(x: torch.Tensor, y: torch.Tensor, source, target) -> float:
+    a, b = x - source.mean(), y - source.mean()  # a typical slip: the edit compared with the source's mean
+    return torch.nn.functional.cosine_similarity(a, b, dim=-1).mean().item()

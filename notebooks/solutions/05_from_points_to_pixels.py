@@ -21,3 +21,20 @@ def my_flowedit(x_src, velocity_pair, ts, n_max, n_avg, generator):
 # %% exercise: rows_per_call
 # Per draw and image: the source and target branches, each with its unconditional and conditional half.
 rows_per_call = 2 * 2 * 3 * 2  # branches x CFG halves x n_avg draws x images
+
+
+# %% wrong: my_flowedit
+def my_flowedit(x_src, velocity_pair, ts, n_max, n_avg, generator):
+    times, z = ts.tolist(), x_src.clone()
+    for i in range(len(times) - 1 - n_max, len(times) - 1):
+        t, t_next = times[i], times[i + 1]
+        # the tempting draw: the same numbers as randn_like, but laid out in C order, not the latents' channels-last
+        eps = torch.stack([torch.randn(x_src.shape, generator=generator, dtype=x_src.dtype) for _ in range(n_avg)])
+        z_src = (1 - t) * x_src + t * eps
+        v_src, v_tar = velocity_pair(z_src, z_src + (z - x_src), t)
+        z = z + (t_next - t) * (v_tar - v_src).mean(dim=0)
+    return z
+
+
+# %% wrong: rows_per_call
+rows_per_call = 4  # the four CFG rows of one draw of one image: the draws and the images are missing

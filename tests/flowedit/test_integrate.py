@@ -86,7 +86,9 @@ def test_measured_order_on_single_gaussian_flows(method, g):
     """
     z = torch.randn(16, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     order = ALL_SOLVERS[method].order
-    slope, errors = measured_order(ALL_SOLVERS[method], g.mixture.velocity, z, g.flow(z, 0.9, 0.1), 0.9, 0.1, [16, 32, 64, 128])
+    slope, errors = measured_order(
+        ALL_SOLVERS[method], g.mixture.velocity, z, g.flow(z, 0.9, 0.1), 0.9, 0.1, [16, 32, 64, 128]
+    )
     assert slope > order - 0.6, (errors, slope)
 
 

@@ -116,8 +116,8 @@ def test_edit_by_inversion_checks_the_inversion_phase():
 
 def test_deferred_edit_by_inversion_checks_both_phases_once(deferred, monkeypatch):
     finished = []
-    real = integrator._FiniteWatch.finish
-    monkeypatch.setattr(integrator._FiniteWatch, "finish", lambda self: finished.append(1) or real(self))
+    real = integrator.FiniteWatch.finish
+    monkeypatch.setattr(integrator.FiniteWatch, "finish", lambda self: finished.append(1) or real(self))
     source, target = Poisoned(4), Poisoned(0)  # the inversion's step 6 comes before the sampling's step 4
     with pytest.raises(FloatingPointError, match=r"^source velocity returned NaN or inf at step 6 \(t = 0\.4\)"):
         edit_by_inversion(x0(), source, target, TS, n_max=6)

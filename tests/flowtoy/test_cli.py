@@ -263,7 +263,8 @@ def test_the_options_derive_from_the_settings():
             assert action.type is meta[name].kind, (command, name)
             default = COMMAND_DEFAULTS[command].get(name, getattr(flowtoy.Settings(), name))
             assert action.default == default, (command, name)
-    assert seen == {"n", "std", "seed", "steps", "n_max", "n_avg", "pairs", "dpi", "fps"}
+    strengths = {"zeta", "guidance", "eta", "omega"}  # the editors after FlowEdit
+    assert seen == {"n", "std", "seed", "steps", "n_max", "n_avg", "pairs", "dpi", "fps"} | strengths
     # flowtoy.edit takes its defaults from the same object; n_max unset means T everywhere
     defaults = {k: p.default for k, p in inspect.signature(flowtoy.edit).parameters.items()}
     settings = flowtoy.Settings()

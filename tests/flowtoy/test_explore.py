@@ -77,6 +77,19 @@ def test_each_change_recomputes_once(monkeypatch):
         view.controls[name].value = value
         assert len(calls) == 1, (name, value)
         calls.clear()
+    view.controls["methods"].value = ("flowedit", "inversion", "sdedit", "ot")  # from code: one recompute
+    assert len(calls) == 1 and [m for m, box in view._boxes.items() if box.value] == [
+        "flowedit",
+        "inversion",
+        "sdedit",
+        "ot",
+    ]
+    calls.clear()
+    view._boxes["ot"].value = False  # a tick: one recompute
+    assert len(calls) == 1 and set(view.metrics) == {"flowedit", "inversion", "sdedit"}
+    calls.clear()
+    view.controls["time"].value = 0.4  # scrubbing: no recompute
+    assert not calls
     assert view.controls["n_max"].value == 1
 
 

@@ -109,3 +109,14 @@ def test_compare_adds_a_row_per_editor_after_flowedit_and_per_paper_solver():
     after = ["flowalign", "dvrf", "dds", "uniedit", "inversion (rf-solver)", "inversion (fireflow)"]
     assert list(rows)[6:] == [*after, "inversion (uni-inv)"]
     assert rows["flowalign"]["crossing"] == 0.0 and rows["dvrf"]["cost"] < rows["flowedit"]["cost"]
+
+
+def test_the_command_line_takes_the_strengths_and_refuses_bad_ones(capsys):
+    from flowtoy.cli import main
+
+    assert main(["compare", "--n", "200", "--steps", "10", "--omega", "1", "--zeta", "0"]) == 0
+    rows = {line[:21].strip(): line.split() for line in capsys.readouterr().out.splitlines()[1:-1]}
+    assert rows["flowalign"][1:3] == rows["flowedit"][1:3]  # zeta 0: FlowEdit's cost and crossing
+    assert float(rows["uniedit"][1]) < 2 * float(rows["flowedit"][1])  # omega 1: editing by inversion
+    assert main(["compare", "--zeta", "-1"]) == 2
+    assert capsys.readouterr().err == "flowtoy: error: --zeta must be a finite number >= 0 and <= 1, got -1.0\n"
