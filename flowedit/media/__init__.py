@@ -6,8 +6,9 @@ fingerprint every record carries; an output is written whole or not at all, with
 PIL, NumPy and PyAV are imported inside the functions, so importing this package stays light.
 """
 
-from .images import IMAGE_SUFFIXES, ImageLimits, decode_image, open_image, read_image_file, to_rgb
+from .images import IMAGE_SUFFIXES, ImageLimits, decode_image, open_image, read_image_file
 from .masks import open_mask, pixel_mask
+from .modes import to_rgb
 from .source import Source, embedded_record, fingerprint, read_mask, read_source, save_image, save_output
 from .video import VIDEO_SUFFIXES, Clip, decode_video, read_video, save_video, stored_fps, video_record
 

@@ -13,7 +13,8 @@ import warnings
 from typing import Any
 
 from .._text import short
-from .images import ImageLimits, as_picture, decode_frame, read_image_file, to_gray
+from .images import ImageLimits, decode_frame, read_image_file
+from .modes import as_picture, to_gray
 
 __all__ = ["check_feather", "decode_mask", "open_mask", "pixel_mask"]
 

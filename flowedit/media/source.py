@@ -86,7 +86,8 @@ def read_source(source: Any, media: str, limits) -> Source:
 
         clip = read_video(source, limits)
         return Source("video", clip, fingerprint(clip.frames, clip.fps), path)
-    from .images import as_picture, open_image, to_rgb
+    from .images import open_image
+    from .modes import as_picture, to_rgb
 
     picture = open_image(source, limits) if path is not None else to_rgb(as_picture(source, "image"))
     return Source("image", picture, fingerprint([picture]), path)
@@ -95,8 +96,8 @@ def read_source(source: Any, media: str, limits) -> Source:
 def read_mask(mask: Any, limits) -> Source:
     """A local edit's mask (a path, a PIL image or a uint8 array; white = edit, alpha ignored) as a mode-"L" image,
     with its fingerprint; ``ValueError`` if it cannot be read or is all black (nothing to edit)."""
-    from .images import as_picture, to_gray
     from .masks import open_mask, pixel_mask
+    from .modes import as_picture, to_gray
 
     if isinstance(mask, Source):  # read already
         return mask

@@ -40,8 +40,8 @@ from .images import (
     one_line,
     open_image,
     read_image_file,
-    to_rgb,
 )
+from .modes import to_rgb
 from .video_out import (
     DEFAULT_FPS,
     MAX_FPS,

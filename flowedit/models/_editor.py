@@ -13,8 +13,9 @@ import torch
 
 from .._edit import edit_by_inversion, flowedit, sdedit
 from .._text import short
-from ..media.images import ImageLimits, as_picture, open_image, to_rgb
+from ..media.images import ImageLimits, open_image
 from ..media.masks import check_feather, open_mask, pixel_mask
+from ..media.modes import as_picture, to_rgb
 from ..media.video import Clip, fit_frames, read_video
 from ._adapter import Adapter
 from ._arguments import as_dtype, check_prompt

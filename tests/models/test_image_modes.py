@@ -11,11 +11,8 @@ from hypothesis.extra.numpy import arrays
 from image_support import chunk, handmade_png, pixels, png_bytes, white_over
 from PIL import Image
 
-from flowedit.media.images import (
-    decode_image,
-    open_image,
-    to_rgb,
-)
+from flowedit.media.images import decode_image, open_image
+from flowedit.media.modes import to_rgb
 
 # --- EXIF orientation ------------------------------------------------------------------------------
 

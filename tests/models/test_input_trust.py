@@ -17,8 +17,9 @@ from image_support import chunk, png_bytes
 from PIL import Image
 
 from flowedit.cli.context import mask_of
-from flowedit.media.images import ImageLimits, as_picture, decode_image, file_kind, to_gray
+from flowedit.media.images import ImageLimits, decode_image, file_kind
 from flowedit.media.masks import open_mask, pixel_mask
+from flowedit.media.modes import as_picture, to_gray
 from flowedit.models import EditSettings, load
 from flowedit.models._arguments import MAX_PROMPT, as_dtype, check_prompt
 from flowedit.runs import process_shard
