@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .parts import QWEN3_CHAT_TEMPLATE, import_models, qwen_tokenizer, ready, seeded
+from .parts import import_models, qwen3_text_encoder, qwen_tokenizer, ready, seeded
 
 __all__ = ["tiny_flux2_klein_pipeline", "tiny_flux2_pipeline"]
 
@@ -69,22 +69,8 @@ def tiny_flux2_klein_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32)
     diffusers, transformers, tokenizers = import_models()
     width = 16
     with seeded(seed):
-        tokenizer = qwen_tokenizer(transformers, tokenizers)
-        tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
-        text_config = transformers.Qwen3Config(
-            vocab_size=len(tokenizer),
-            hidden_size=width,
-            intermediate_size=32,
-            num_hidden_layers=27,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            head_dim=8,
-            max_position_embeddings=1024,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            bos_token_id=None,
-        )
-        modules = {**_flux2_parts(diffusers, width, False), "text_encoder": transformers.Qwen3ForCausalLM(text_config)}
+        modules = _flux2_parts(diffusers, width, False)
+        tokenizer, modules["text_encoder"] = qwen3_text_encoder(transformers, tokenizers, width, 27, "Qwen3ForCausalLM")
     return diffusers.Flux2KleinPipeline(
         scheduler=_flux2_scheduler(diffusers), tokenizer=tokenizer, is_distilled=False, **ready(modules, dtype)
     )

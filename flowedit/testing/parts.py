@@ -268,3 +268,25 @@ QWEN3_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n"
     "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
 )
+
+
+def qwen3_text_encoder(transformers: Any, tokenizers: Any, width: int, layers: int, model: str) -> tuple[Any, Any]:
+    """``(tokenizer, text_encoder)``: :func:`qwen_tokenizer` with :data:`QWEN3_CHAT_TEMPLATE`, and a Qwen3 encoder
+    (``model``: ``"Qwen3ForCausalLM"`` or ``"Qwen3Model"``) of ``width`` and ``layers``, 2 heads of 8, one KV head.
+    Call it under :func:`seeded` for reproducible weights."""
+    tokenizer = qwen_tokenizer(transformers, tokenizers)
+    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
+    config = transformers.Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    return tokenizer, getattr(transformers, model)(config)

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .parts import QWEN3_CHAT_TEMPLATE, autoencoder_kl, import_models, qwen_tokenizer, ready, seeded
+from .parts import autoencoder_kl, import_models, qwen3_text_encoder, ready, seeded
 
 __all__ = ["tiny_z_image_pipeline"]
 
@@ -29,21 +29,6 @@ def tiny_z_image_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32) -> 
     diffusers, transformers, tokenizers = import_models()
     width = 16
     with seeded(seed):
-        tokenizer = qwen_tokenizer(transformers, tokenizers)
-        tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
-        text_config = transformers.Qwen3Config(
-            vocab_size=len(tokenizer),
-            hidden_size=width,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            head_dim=8,
-            max_position_embeddings=1024,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            bos_token_id=None,
-        )
         modules = {
             "transformer": diffusers.ZImageTransformer2DModel(
                 all_patch_size=(2,),
@@ -59,7 +44,7 @@ def tiny_z_image_pipeline(seed: int = 0, dtype: torch.dtype = torch.float32) -> 
                 axes_lens=[1024, 512, 512],
             ),
             "vae": autoencoder_kl(diffusers, scaling_factor=0.3611, shift_factor=0.1159),
-            "text_encoder": transformers.Qwen3Model(text_config),
         }
+        tokenizer, modules["text_encoder"] = qwen3_text_encoder(transformers, tokenizers, width, 2, "Qwen3Model")
     scheduler = diffusers.FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
     return diffusers.ZImagePipeline(scheduler=scheduler, tokenizer=tokenizer, **ready(modules, dtype))
