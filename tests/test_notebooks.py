@@ -64,7 +64,7 @@ def test_notebooks_found_in_order_with_their_solutions_and_checkpoints_ignored()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_and_its_exercises_grade_blank_and_solved(
+def test_notebook_runs_and_its_exercises_grade_blank_wrong_and_solved(
     path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel process
@@ -94,6 +94,7 @@ def test_notebook_runs_and_its_exercises_grade_blank_and_solved(
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)  # raises CellExecutionError with the failing cell and its error
         seconds = time.perf_counter() - tic
+        assert seconds < 20, f"{path.name} ran for {seconds:.1f} s; a teaching notebook runs in 20 s or less"
         for name, indices in checks.items():
             for index in indices:  # blank: every check says "not yet", without an error
                 out = text_of(nb.cells[index])

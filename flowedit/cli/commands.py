@@ -105,7 +105,7 @@ def sweep(args: argparse.Namespace) -> int:
     context.check_media(video)
     check_prompts(args)
     mask = mask_of(args, context.limits)
-    others = {k: v for k, v in context.options.items() if k not in ("n_max", "tar_guidance", "method")}
+    others = {k: v for k, v in context.options.items() if k not in ("n_max", "tar_guidance")}
     cells = run_sweep(
         lambda: context.load(video),
         args.video if video else args.image,

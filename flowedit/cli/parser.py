@@ -89,12 +89,13 @@ def _settings_options(p: argparse.ArgumentParser, seed_help: str = "", skip: tup
             continue
         defaults = ", ".join(f"{name} {getattr(family.defaults, f.name)}" for name, family in FAMILIES.items())
         bounds = f"; at most {meta['high']}" if meta["high"] is not None and f.name in ("steps", "n_avg") else ""
+        shown = f" (default: the model family's: {defaults}{bounds})" if f.default is not None else ""
         p.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
             type=meta["kind"],
             choices=meta["choices"],
-            help=f"{meta['help']} (default: the model family's: {defaults}{bounds})",
+            help=meta["help"] + shown,
         )
     p.add_argument("--dtype", choices=DTYPES, help="model dtype (default: bfloat16 on CUDA, float32 on CPU)")
     p.add_argument("--device", help="torch device: cpu, cuda, cuda:N (default: cuda if available, else cpu)")
@@ -158,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seeds", type=_values(int), metavar="LIST", help="noise seeds, e.g. 1,2 (default: the family's seed)"
     )
-    _settings_options(p, skip=("n_max", "tar_guidance", "seed", "method"))
+    _settings_options(p, skip=("n_max", "tar_guidance", "seed"))
     p.set_defaults(run=commands.sweep)
 
     p = sub.add_parser("models", help="the supported model families, how they differ and their default settings")

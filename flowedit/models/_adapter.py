@@ -78,11 +78,23 @@ class Adapter:
     def encode_prompt(self, prompt: str, guidance: float, negative_prompt: str | None = None) -> Branch:
         """Encode once per edit: the rows the row's guidance asks for (``[negative, prompt]`` with classifier-free
         guidance on, else ``[prompt]``), zero-padded to the longest where prompts have their own lengths."""
-        prompts = self.family.guidance.prompts(prompt, guidance, self.pipe, negative_prompt)
+        return self._branch(self.family.guidance.prompts(prompt, guidance, self.pipe, negative_prompt), guidance)
+
+    @torch.no_grad()
+    def encode_around(self, prompt: str, negative_prompt: str, scale: float, guidance: float) -> Branch:
+        """A branch guided around a negative prompt the paper's way, whatever the family's own guidance: rows
+        ``[negative, prompt]`` combined ``v_neg + scale (v - v_neg)`` (FlowAlign's target, the source prompt as its
+        negative), one row ``[prompt]`` when ``scale == 1``. Each row is one prompt, unguided where the family's
+        guidance is classifier-free; where it is embedded, every row takes ``guidance`` as its scale."""
+        prompts = [prompt] if scale == 1 else [negative_prompt, prompt]
+        return self._branch(prompts, guidance, None if scale == 1 else scale)
+
+    def _branch(self, prompts: list[str], guidance: float, around: float | None = None) -> Branch:
         texts = [self.family.code.prompt(self.pipe, p, self.device) for p in prompts]
         embeds, pooled, mask, extra = _stack(texts)
         pooled = None if pooled is None else pooled.to(self.dtype)
-        return Branch(embeds.to(self.dtype), pooled, guidance, mask, tuple(x.to(self.dtype) for x in extra))
+        extra = tuple(x.to(self.dtype) for x in extra)
+        return Branch(embeds.to(self.dtype), pooled, guidance, mask, extra, around)
 
     def _rows(self, branches: list[Branch], n: list[int]) -> Rows:
         """The conditioning of a call with ``n[i]`` latents of branch ``i`` (each repeated per conditioning row)."""

@@ -35,7 +35,9 @@ class Branch:
     (rows, L; 1 for real tokens, None where every prompt has the model's fixed length) and ``extra`` (more
     per-row tensors (rows, ...), e.g. a second text encoder's embeddings and mask) hold ``[negative, prompt]``
     rows when the family's classifier-free guidance is on for ``guidance`` and ``[prompt]`` otherwise;
-    ``guidance`` is the scale.
+    ``guidance`` is the scale. ``around``: the two rows are combined ``v_neg + around (v - v_neg)`` whatever the
+    family's own guidance (FlowAlign's target guided around the source prompt), whose scale ``guidance`` then only
+    enters an embedded family's rows.
     """
 
     embeds: torch.Tensor
@@ -43,6 +45,7 @@ class Branch:
     guidance: float
     mask: torch.Tensor | None = None
     extra: tuple[torch.Tensor, ...] = ()
+    around: float | None = None
 
     @property
     def rows(self) -> int:
@@ -73,12 +76,18 @@ def guided_velocities(
     out: torch.Tensor, n: list[int], branches: list[Branch], combine: Callable = classifier_free
 ) -> list[torch.Tensor]:
     """Split one call's output (laid out as :func:`stack_rows`) into each branch's velocity ``(k_i, ...)``; a branch
-    with two rows ``[uncond, cond]`` is combined by ``combine(uncond, cond, scale)``."""
+    with two rows ``[uncond, cond]`` is combined by ``combine(uncond, cond, scale)`` (by :func:`classifier_free` with
+    its ``around`` scale where it has one)."""
     velocities, start = [], 0
     for k, b in zip(n, branches, strict=True):
         parts = out[start : start + k * b.rows].split(k)  # ([uncond,] cond), each (k, ...)
         start += k * b.rows
-        velocities.append(combine(parts[0], parts[1], b.guidance) if b.rows == 2 else parts[0])
+        if b.rows == 1:
+            velocities.append(parts[0])
+        elif b.around is not None:
+            velocities.append(classifier_free(parts[0], parts[1], b.around))
+        else:
+            velocities.append(combine(parts[0], parts[1], b.guidance))
     return velocities
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 
-from .._edit import edit_by_inversion, flowedit, sdedit
 from .._text import short
 from ..media.images import ImageLimits, open_image
 from ..media.masks import check_feather, open_mask, pixel_mask
@@ -22,6 +21,7 @@ from ._arguments import as_dtype, check_prompt
 from ._common import center_crop_to_multiple, check_finite, non_finite_hint
 from ._families import FAMILIES, Family, family_of
 from ._masks import latent_mask
+from ._methods import MASKED, run_method
 from ._settings import EditSettings
 
 __all__ = ["DEFAULTS", "EditResult", "EditSettings", "Editor", "load"]
@@ -150,7 +150,9 @@ class Editor:
     ):
         """Run one edit and return an :class:`EditResult` (latents, calls, time).
 
-        With a ``mask`` (PIL image or path; white = edit, black = keep; method flowedit only) the edit is local:
+        ``settings.method`` picks the method (:mod:`._methods` says what each asks of the adapter and costs).
+        With a ``mask`` (PIL image or path; white = edit, black = keep; methods flowedit, flowalign, dvrf and dds:
+        UniEdit-Flow's own soft mask is not scaled by a user's, inversion and SDEdit start from noise) the edit is local:
         the latent update is scaled by the mask on the latent grid (exactly the source where it is 0), and
         :meth:`render` composites the decoded result over the source, so black pixels stay the input's own.
         """
@@ -161,14 +163,10 @@ class Editor:
             raise ValueError(f"a mask applies to image families; {self.family.name} edits videos")
         picture, pixels = self._pixels(image)
         if mask is not None:
-            if s.method != "flowedit":
-                raise ValueError(f"a mask applies to method flowedit only, not {s.method}")
+            if s.method not in MASKED:
+                raise ValueError(f"a mask applies to methods {', '.join(MASKED)} only, not {s.method}")
             mask = self.load_mask(mask, picture, feather)
         x, layout = adapter.encode_image(pixels)
-        ts = adapter.timesteps(s.steps, x)
-        src = adapter.encode_prompt(source_prompt, s.src_guidance)
-        tar = adapter.encode_prompt(target_prompt, s.tar_guidance)
-        generator = torch.Generator(device=x.device).manual_seed(s.seed)
         calls = 0
 
         def counted(v):
@@ -183,27 +181,9 @@ class Editor:
             if progress is not None:
                 progress.update(1)
 
+        local = None if mask is None else latent_mask(mask, x, layout)
         try:  # the integrator checks every velocity for NaN/inf (on a GPU with one sync per edit)
-            if s.method == "flowedit":
-                pair = counted(adapter.velocity_pair(src, tar, layout))
-                local = None if mask is None else latent_mask(mask, x, layout)
-                y = flowedit(
-                    x,
-                    pair,
-                    ts,
-                    n_max=s.n_max,
-                    n_min=s.n_min,
-                    n_avg=s.n_avg,
-                    generator=generator,
-                    callback=step,
-                    mask=local,
-                )
-            elif s.method == "inversion":
-                v_src, v_tar = counted(adapter.velocity(src, layout)), counted(adapter.velocity(tar, layout))
-                y = edit_by_inversion(x, v_src, v_tar, ts, n_max=s.n_max, method="euler", callback=step)
-            else:
-                v_tar = counted(adapter.velocity(tar, layout))
-                y = sdedit(x, v_tar, ts, n_max=s.n_max, generator=generator, method="euler", callback=step)
+            y = run_method(adapter, s, x, layout, (source_prompt, target_prompt), counted, step, local)
         except FloatingPointError as err:
             raise FloatingPointError(f"the model's {err}; {non_finite_hint(adapter.dtype)}") from None
         check_finite(y, "the edited latent", adapter.dtype)
@@ -242,8 +222,9 @@ class Editor:
         list of PIL images), and returns the edited frames, as many and as large as :meth:`load_video` made them.
 
         Options (default: the model family's, :attr:`defaults`): ``steps``, ``n_max``, ``n_min``, ``n_avg``,
-        ``src_guidance``, ``tar_guidance``, ``seed``, ``method`` (``"flowedit"``, ``"inversion"`` or
-        ``"sdedit"``). ``mask`` (PIL image or path, white = edit) makes the edit local, ``feather`` softens its
+        ``src_guidance``, ``tar_guidance``, ``seed``, ``method`` (``"flowedit"``, ``"inversion"``, ``"sdedit"``,
+        ``"flowalign"``, ``"dvrf"``, ``"dds"`` or ``"uniedit"``; a method brings its official settings for those not
+        given) and its strength (``zeta``, ``eta``, ``omega``; ``solver`` for inversion). ``mask`` (PIL image or path, white = edit) makes the edit local, ``feather`` softens its
         edge by that many pixels. The noise comes from a generator seeded with ``seed``, one latent-shaped draw
         per step in step order. Shows a progress bar over the steps.
         """

@@ -11,14 +11,35 @@ from typing import Any
 from .._edit import check_schedule
 from .._text import short
 
-__all__ = ["EditSettings", "MAX_SEED", "METHODS"]
+__all__ = ["ALPHA", "MASKED", "EditSettings", "MAX_SEED", "METHODS", "METHOD_DEFAULTS", "SOLVERS", "STRENGTHS"]
 
-METHODS = ("flowedit", "inversion", "sdedit")
+METHODS = ("flowedit", "inversion", "sdedit", "flowalign", "dvrf", "dds", "uniedit")
+MASKED = ("flowedit", "flowalign", "dvrf", "dds")  # methods whose update a local-edit mask scales
+SOLVERS = ("euler", "midpoint", "rf-solver", "fireflow", "uni-inv")  # inversion's ODE solvers (flowedit's core)
 MAX_STEPS = 1000  # diffusers' flow schedulers are trained on 1000 timesteps: no finer grid exists
 MAX_N_AVG = 64  # all draws go into one model call: activation memory grows with n_avg
 MAX_GUIDANCE = 100.0
 MAX_SEED = 2**63 - 1
 FLOWEDIT_ONLY = {"n_min": 0, "n_avg": 1}  # settings only FlowEdit reads, and their values that change nothing
+# The strengths of the editors after FlowEdit: the method that reads each. Unset (None) means the method's official
+# default (METHOD_DEFAULTS); a strength set for another method is refused.
+STRENGTHS = {"zeta": ("flowalign",), "eta": ("dvrf",), "omega": ("uniedit",), "solver": ("inversion",)}
+# What choosing a method sets, where the edit does not give it: each method's official settings (the paper's code).
+# FlowAlign: FlowAlign/FlowAlign run_edit.py + SD3FlowAlign (NFE 33 from the first step, the source unguided, the
+# target guided with w = 7.5 around the source prompt, zeta 0.01). DVRF: its official models/DVRF.py and edit.py on
+# SD3 (T = 50, source guidance 6, target 16.5, eta 1, progressive; edits from the first step). DDS: DVRF's c_t = 0 end
+# with DVRF's settings. UniEdit-Flow: DSL-Lab/UniEdit-Flow demo_edit.py (15 steps, alpha 0.6: the last
+# floor(0.6 * 15) = 9 are inverted and edited, guidance 1 both, omega 5). Inversion: Euler (this project's default).
+# The official values are SD3's; on other families they are a starting point, not tuned there.
+METHOD_DEFAULTS = {
+    "flowalign": {"steps": 33, "src_guidance": 1.0, "tar_guidance": 7.5, "zeta": 0.01},
+    "dvrf": {"steps": 50, "src_guidance": 6.0, "tar_guidance": 16.5, "eta": 1.0},
+    "dds": {"steps": 50, "src_guidance": 6.0, "tar_guidance": 16.5},
+    "uniedit": {"steps": 15, "src_guidance": 1.0, "tar_guidance": 1.0, "omega": 5.0},
+    "inversion": {"solver": "euler"},
+}
+# The fraction of the steps that edit where a method sets n_max: n_max = floor(ALPHA * steps) (UniEdit's alpha).
+ALPHA = {"flowalign": 1.0, "dvrf": 1.0, "dds": 1.0, "uniedit": 0.6}
 
 
 def _is_bool(value: Any) -> bool:
@@ -65,12 +86,36 @@ class EditSettings:
     )
     tar_guidance: float = _setting(float, "target guidance scale", 0.0, MAX_GUIDANCE)
     seed: int = _setting(int, "noise seed", 0, MAX_SEED)
-    method: str = _setting(str, "edit method", choices=METHODS, default="flowedit")
+    method: str = _setting(
+        str,
+        "edit method: flowedit, inversion, sdedit, or an editor after FlowEdit (flowalign, dvrf, dds, uniedit); "
+        "choosing one sets its official steps, n_max, guidance and strength unless given",
+        choices=METHODS,
+        default="flowedit",
+    )
+    zeta: float | None = _setting(
+        float, "flowalign: weight of the x0hat term, once per step (official 0.01)", 0.0, 10.0, default=None
+    )
+    eta: float | None = _setting(
+        float, "dvrf: scale of the shift c_t = eta (i / T) t, 1 ends at FlowEdit (official 1)", 0.0, 1.0, default=None
+    )
+    omega: float | None = _setting(
+        float, "uniedit: strength of the masked delta-velocity correction (official 5)", 0.0, 100.0, default=None
+    )
+    solver: str | None = _setting(
+        str, "inversion: ODE solver up and down (default euler)", choices=SOLVERS, default=None
+    )
 
     @property
     def integration_steps(self) -> int:
-        """ODE steps the edit runs: ``n_max`` (twice that for inversion: up, then down)."""
-        return 2 * self.n_max if self.method == "inversion" else self.n_max
+        """ODE steps the edit runs: ``n_max`` (twice that for inversion and uniedit: up, then down)."""
+        return 2 * self.n_max if self.method in ("inversion", "uniedit") else self.n_max
+
+    @property
+    def strengths(self) -> dict[str, Any]:
+        """The method's own strengths as it runs them (an unset one at its official default)."""
+        own = {name: getattr(self, name) for name, methods in STRENGTHS.items() if self.method in methods}
+        return {name: METHOD_DEFAULTS[self.method][name] if v is None else v for name, v in own.items()}
 
     @classmethod
     def parse(cls, name: str, value: Any) -> Any:
@@ -95,6 +140,8 @@ class EditSettings:
     def check(self) -> EditSettings:
         """Raise ``ValueError`` naming the setting, its value and the allowed range unless all are valid."""
         for f in fields(self):
+            if f.name in STRENGTHS and getattr(self, f.name) is None:
+                continue  # unset: the method's official default
             value, spec = self.parse(f.name, getattr(self, f.name)), f.metadata
             if spec["choices"] is not None and value not in spec["choices"]:
                 raise ValueError(f"unknown {f.name} {short(value)}; choose one of {', '.join(spec['choices'])}")
@@ -111,9 +158,22 @@ class EditSettings:
                     f"{' and '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} to method flowedit only, "
                     f"not {self.method}; leave {'it' if len(unused) == 1 else 'them'} out"
                 )
+        for name, methods in STRENGTHS.items():
+            if getattr(self, name) is not None and self.method not in methods:
+                raise ValueError(
+                    f"{name} {short(getattr(self, name))} applies to method {' or '.join(methods)} only, "
+                    f"not {self.method}; leave it out"
+                )
         return self
 
     def replace(self, **options: Any) -> EditSettings:
-        """These settings with every non-None option applied (types parsed), checked."""
+        """These settings with every non-None option applied (types parsed), checked. A new ``method`` brings its
+        official settings (:data:`METHOD_DEFAULTS`) for those not given, and drops the old method's strengths."""
         parsed = {name: self.parse(name, value) for name, value in options.items() if value is not None}
+        method = parsed.get("method", self.method)
+        given = set(parsed)
+        if method != self.method:
+            parsed = {**dict.fromkeys(STRENGTHS), **METHOD_DEFAULTS.get(method, {}), **parsed}
+            if method in ALPHA and "n_max" not in given:
+                parsed["n_max"] = math.floor(ALPHA[method] * parsed["steps"])
         return replace(self, **parsed).check()

@@ -22,7 +22,7 @@ from typing import Any
 from .._text import dumps_strict
 from ..media.masks import check_feather
 from ..media.source import Source, save_output
-from ..models._settings import EditSettings
+from ..models._settings import MASKED, STRENGTHS, EditSettings
 from .locks import uninterrupted
 from .records import append_record
 
@@ -35,7 +35,7 @@ def request_id(fields: dict) -> str:
 
 
 def check_local_edit(media: str, method: str, mask: bool, feather: Any) -> float:
-    """The rule of a local edit, in one place: a mask is for image families and method flowedit only; ``feather``
+    """The rule of a local edit, in one place: a mask is for image families and the methods in ``MASKED``; ``feather``
     (pixels of soft edge, finite, >= 0) needs a mask. Returns ``feather`` as a float; ``ValueError`` otherwise."""
     feather = check_feather(feather)
     if not mask:
@@ -44,8 +44,8 @@ def check_local_edit(media: str, method: str, mask: bool, feather: Any) -> float
         return 0.0
     if media != "image":
         raise ValueError("a mask applies to image families; a video edit has no mask")
-    if method != "flowedit":
-        raise ValueError(f"a mask applies to method flowedit only, not {method}")
+    if method not in MASKED:
+        raise ValueError(f"a mask applies to methods {', '.join(MASKED)} only, not {method}")
     return float(feather)
 
 
@@ -84,9 +84,11 @@ class EditRequest:
 
     @property
     def fields(self) -> dict[str, Any]:
-        """The request as flat record fields (the settings' fields inline)."""
+        """The request as flat record fields (the settings' fields inline; the method's strengths as it ran them, an
+        unset one at its official default, and no other method's)."""
         fields = {"model": self.model, "dtype": self.dtype, "media": self.media, "source_sha256": self.source_sha256}
-        fields |= {"source_prompt": self.source_prompt, "target_prompt": self.target_prompt, **asdict(self.settings)}
+        settings = {k: v for k, v in asdict(self.settings).items() if k not in STRENGTHS} | self.settings.strengths
+        fields |= {"source_prompt": self.source_prompt, "target_prompt": self.target_prompt, **settings}
         return fields | {"mask_sha256": self.mask_sha256, "feather": self.feather}
 
     @property

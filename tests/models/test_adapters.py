@@ -11,6 +11,7 @@ import flowtoy._edit
 from flowedit import flux_timesteps, sd3_timesteps
 from flowedit.models import Editor, load
 from flowedit.models import _editor as editor_module
+from flowedit.models import _methods as methods_module
 from flowedit.testing import tiny_flux_pipeline, tiny_sd3_pipeline
 
 
@@ -60,7 +61,7 @@ def test_every_branch_edits_a_non_square_image(model, options, request):
 
 
 def test_the_editor_runs_the_very_integrator_flowtoy_uses():
-    assert editor_module.flowedit is flowedit.flowedit is flowtoy._edit.flowedit
+    assert methods_module.flowedit is flowedit.flowedit is flowtoy._edit.flowedit
 
 
 @pytest.mark.parametrize("n_avg", [1, 2])

@@ -69,7 +69,7 @@ def test_feathering_softens_the_edge_and_other_sizes_are_resized_with_a_warning(
     [
         (Image.new("L", SIZE, 0), {}, "the mask is all black"),
         (right_half(), {"feather": -1.0}, "feather must be a radius"),
-        (right_half(), {"method": "sdedit"}, "a mask applies to method flowedit only"),
+        (right_half(), {"method": "sdedit"}, "a mask applies to methods flowedit, flowalign, dvrf, dds only, not sdedit"),
     ],
 )
 def test_bad_masks_get_one_clear_error(mask, options, message):
