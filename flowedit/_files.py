@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["read_regular_file", "temporaries_of", "write_atomically"]
+__all__ = ["file_kind_of", "read_regular_file", "temporaries_of", "write_atomically"]
 
 
 def _temporary_name(path: Path) -> str:
@@ -72,7 +72,8 @@ def temporaries_of(path: str | os.PathLike) -> Iterator[Path]:
         yield from (p for p in path.parent.iterdir() if own.fullmatch(p.name))
 
 
-def _file_kind(mode: int) -> str:
+def file_kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, from its ``st_mode``: "a directory", "a FIFO (named pipe)", ..."""
     kinds = [
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -108,7 +109,7 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file
     except OSError as err:
         if err.errno == errno.ENXIO:  # a socket, or a device with nothing behind it
             try:
-                kind = _file_kind(os.stat(path).st_mode)
+                kind = file_kind_of(os.stat(path).st_mode)
             except OSError:
                 kind = err.strerror
             raise ValueError(f"{path}: not a regular file ({kind}); give the path of a file") from None
@@ -116,7 +117,7 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{path}: not a regular file ({_file_kind(info.st_mode)}); give the path of a file")
+            raise ValueError(f"{path}: not a regular file ({file_kind_of(info.st_mode)}); give the path of a file")
         if info.st_size > max_bytes:
             raise ValueError(f"{path}: file is {info.st_size} bytes ({_megabytes(info.st_size)}), {too_large}")
         chunks, total = [], 0

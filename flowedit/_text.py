@@ -7,9 +7,10 @@ import math
 import reprlib
 from typing import Any
 
-__all__ = ["MAX_REASON", "dumps_strict", "loads_strict", "printable", "reason", "short"]
+__all__ = ["MAX_MESSAGE", "MAX_REASON", "bounded", "dumps_strict", "loads_strict", "printable", "reason", "short"]
 
 MAX_REASON = 300  # characters of an error kept in a record or printed
+MAX_MESSAGE = 500  # characters of an error line on the console
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 60, 60
@@ -24,6 +25,13 @@ def short(value: Any, limit: int = 60) -> str:
     """A bounded ``repr`` (bounded in time too: a YAML alias bomb is not expanded), safe for a terminal."""
     text = printable(_REPR.repr(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def bounded(text: str) -> str:
+    """The first line of ``text``, at most :data:`MAX_MESSAGE` characters."""
+    lines = text.splitlines()
+    text = lines[0] if lines else ""
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def reason(err: BaseException) -> str:

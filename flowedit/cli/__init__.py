@@ -18,19 +18,12 @@ import os
 import sys
 import warnings
 
+from .._text import bounded
+
 __all__ = ["main"]
 
-MAX_MESSAGE = 500  # characters of an error line
-
-
-def _bounded(text: str) -> str:
-    lines = text.splitlines()
-    text = lines[0] if lines else ""
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
-
-
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"flowedit: warning: {_bounded(str(message))}", file=sys.stderr)
+    print(f"flowedit: warning: {bounded(str(message))}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         print("flowedit: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, ImportError) as err:
-        print(f"flowedit: error: {_bounded(str(err)) or type(err).__name__}", file=sys.stderr)
+        print(f"flowedit: error: {bounded(str(err)) or type(err).__name__}", file=sys.stderr)
         return 2
     except (RuntimeError, FloatingPointError) as err:  # e.g. CUDA out of memory, NaN from the model
-        print(f"flowedit: error: {type(err).__name__}: {_bounded(str(err))}", file=sys.stderr)
+        print(f"flowedit: error: {type(err).__name__}: {bounded(str(err))}", file=sys.stderr)
+        return 1
+    except Exception as err:  # a failure no check foresaw: one line still, and a way to report it
+        print(
+            f"flowedit: error: unexpected {type(err).__name__}: {bounded(str(err))} (please report it)", file=sys.stderr
+        )
         return 1

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 def sweep(args: argparse.Namespace) -> int:
     """``flowedit sweep``: one source over a grid of ``n_max`` x target guidance (x seeds), on a contact sheet."""
-    from ..runs.sweep import SHEET, check_grid, run_sweep
+    from ..runs.sweeps import SHEET, check_grid, run_sweep
 
     context = Context.of(args)
     check_grid(args.n_max_values, args.tar_guidance_values, args.seeds)  # from the lists' lengths, before any work

@@ -35,6 +35,8 @@ class Context:
         from ..models._families import family_of_name
         from ..runs.batch import process_shard
 
+        if not getattr(args, "out_dir", "x"):
+            raise ValueError("--out-dir is empty; name the folder for the outputs")
         limits = ImageLimits.from_options(**{f.name: getattr(args, f.name) for f in fields(ImageLimits)})
         device = resolve_device(args.device)
         if device.type == "cuda" and device.index is None:  # one GPU per process under a launcher

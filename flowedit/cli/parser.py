@@ -14,10 +14,19 @@ __all__ = ["parser"]
 DTYPES = ("float32", "bfloat16", "float16")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its error line bounded (it quotes the value it refuses, which may be megabytes long)."""
+
+    def error(self, message: str):
+        from .._text import bounded
+
+        super().error(bounded(message))
+
+
 def _values(kind):
-    """An argparse type: comma-separated values of ``kind``, one to :data:`~flowedit.runs.sweep.MAX_CELLS` of them
+    """An argparse type: comma-separated values of ``kind``, one to :data:`~flowedit.runs.sweeps.MAX_CELLS` of them
     (counted before any is parsed)."""
-    from ..runs.sweep import MAX_CELLS
+    from ..runs.sweeps import MAX_CELLS
 
     def parse(text: str):
         if text.count(",") >= MAX_CELLS:
@@ -111,7 +120,7 @@ def parser() -> argparse.ArgumentParser:
     """The ``flowedit`` parser; each command's ``run`` is its function in :mod:`.commands`."""
     from ..models import FAMILIES
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="flowedit",
         description="FlowEdit (inversion-free text-based editing) of images and videos with diffusers flow models.",
     )

@@ -16,13 +16,20 @@ from .._text import short
 from .images import ImageLimits, decode_frame, read_image_file
 from .modes import as_picture, to_gray
 
-__all__ = ["check_feather", "decode_mask", "open_mask", "pixel_mask"]
+__all__ = ["MAX_FEATHER", "check_feather", "decode_mask", "open_mask", "pixel_mask"]
+
+MAX_FEATHER = 4096  # pixels: the side of the largest image the default limits take (4096 x 4096)
 
 
 def check_feather(value: Any, name: str = "feather") -> float:
-    """``value`` as a feather radius in pixels (a finite number >= 0), else ``ValueError`` naming ``name``."""
+    """``value`` as a feather radius in pixels (a finite number in [0, :data:`MAX_FEATHER`]), else ``ValueError``
+    naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value and math.isfinite(value)):
         raise ValueError(f"{name} must be a radius in pixels >= 0, got {short(value)}")
+    if value > MAX_FEATHER:
+        raise ValueError(
+            f"{name} {value:g} is over {MAX_FEATHER} pixels, the widest edge a mask of the largest image has"
+        )
     return float(value)
 
 

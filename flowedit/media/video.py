@@ -186,7 +186,7 @@ def _read_gif(data: bytes, name: str, limits: ImageLimits, fps: float | None) ->
             if str(err).startswith(name):
                 raise
             raise ValueError(f"{corrupt} ({one_line(err)})") from None
-        except (OSError, EOFError, SyntaxError) as err:
+        except (OSError, EOFError, SyntaxError, IndexError, struct.error) as err:  # IndexError: a GIF cut short
             raise ValueError(f"{corrupt} ({one_line(err)})") from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved

@@ -321,6 +321,8 @@ def load(
     model = str(model)
     device = resolve_device(device)
     dtype = default_dtype(device) if dtype is None else as_dtype(dtype)
+    if model == "digits-sd3":  # trained weights shipped with the package, offline
+        return Editor.from_pipeline(FAMILIES[model].tiny(dtype=dtype).to(device), model)
     if model.startswith("tiny-"):
         if model[5:] not in FAMILIES:
             names = ", ".join(f"tiny-{name}" for name in FAMILIES)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._chroma import CHROMA, chroma_timestep
+from ._digits import DIGITS_SD3, is_digits_sd3, shipped
 from ._flux import FLUX, flux_timestep
 from ._flux2 import FLUX2, flux2_timestep
 from ._hunyuan_video15 import HUNYUAN_VIDEO15, hunyuan_video15_timestep
@@ -147,7 +148,7 @@ FAMILIES: dict[str, Family] = {
             defaults_from=REFERENCE,
             tiny=_tiny("sd3", "tiny_sd3_pipeline"),
             hub=r"stable-diffusion-3(?!\.5)",
-            variant=_not(_sd35),
+            variant=lambda transformer, index: not _sd35(transformer, index) and not is_digits_sd3(transformer, index),
             **_SD3,
         ),
         Family(
@@ -162,6 +163,17 @@ FAMILIES: dict[str, Family] = {
             hub=r"stable-diffusion-3\.5|sd3\.5",
             variant=_sd35,
             **_SD3,
+        ),
+        Family(
+            name="digits-sd3",
+            title="SD3 trained here on 8x8 digits at 32x32 (shipped weights: digits-sd3)",
+            # SD3's reference settings, measured on these weights by benchmarks/bench_digits_sd3.py (README).
+            defaults=EditSettings(steps=50, n_max=33, n_min=0, n_avg=1, src_guidance=3.5, tar_guidance=13.5, seed=42),
+            defaults_from="SD3's reference settings, measured on these trained weights (README: digits-sd3)",
+            tiny=shipped,
+            hub=r"^digits-sd3$",
+            variant=is_digits_sd3,
+            **{**_SD3, "code": DIGITS_SD3},
         ),
         Family(
             name="flux",
@@ -348,7 +360,7 @@ def describe() -> str:
             "media": family.media,
         }
         lines += [f"  {key + ':':<10} {value}" for key, value in facts.items()]
-        defaults = ", ".join(f"{key} {value}" for key, value in asdict(family.defaults).items())
+        defaults = ", ".join(f"{k} {v}" for k, v in asdict(family.defaults).items() if v is not None)  # no strengths
         lines += [f"  {'defaults:':<10} {defaults}", f"  {'':<10} ({family.defaults_from})"]
     return "\n".join(lines)
 

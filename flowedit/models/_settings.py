@@ -26,9 +26,11 @@ FLOWEDIT_ONLY = {"n_min": 0, "n_avg": 1}  # settings only FlowEdit reads, and th
 STRENGTHS = {"zeta": ("flowalign",), "eta": ("dvrf",), "omega": ("uniedit",), "solver": ("inversion",)}
 # What choosing a method sets, where the edit does not give it: each method's official settings (the paper's code).
 # FlowAlign: FlowAlign/FlowAlign run_edit.py + SD3FlowAlign (NFE 33 from the first step, the source unguided, the
-# target guided with w = 7.5 around the source prompt, zeta 0.01). DVRF: its official models/DVRF.py and edit.py on
-# SD3 (T = 50, source guidance 6, target 16.5, eta 1, progressive; edits from the first step). DDS: DVRF's c_t = 0 end
-# with DVRF's settings. UniEdit-Flow: DSL-Lab/UniEdit-Flow demo_edit.py (15 steps, alpha 0.6: the last
+# target guided with w = 7.5 around the source prompt, zeta 0.01). DVRF: its official models/DVRF.py, DVRF_SD3's own
+# defaults on SD3 (T = 50, source guidance 6, target 16.5, every step edits); its eta defaults to 0 there and the
+# exp.yaml that edit.py reads is not published (edit.py, as published, passes DVRF_SD3 one argument too many), so
+# eta 1 is this project's choice (c_t grows to FlowEdit's t at the last step; flowtoy's default too). DDS: DVRF's
+# c_t = 0 end with DVRF's settings. UniEdit-Flow: DSL-Lab/UniEdit-Flow demo_edit.py (15 steps, alpha 0.6: the last
 # floor(0.6 * 15) = 9 are inverted and edited, guidance 1 both, omega 5). Inversion: Euler (this project's default).
 # The official values are SD3's; on other families they are a starting point, not tuned there.
 METHOD_DEFAULTS = {

@@ -10,7 +10,7 @@ from .batch import BatchSummary, derive_seed, process_shard, run_jobs
 from .jobs import EditJob, load_jobs
 from .records import append_record, read_records
 from .request import EditRequest, check_local_edit, edit_to_file, request_id
-from .sweep import SweepCell, contact_sheet, sweep
+from .sweeps import SweepCell, contact_sheet, sweep
 
 __all__ = [
     "BatchSummary",

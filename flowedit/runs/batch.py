@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._files import temporaries_of
+from .._files import file_kind_of, temporaries_of
 from .._text import reason, short
 from ..media.images import ImageLimits
 from ..media.source import Source, embedded_record, read_mask, read_source
@@ -43,7 +43,7 @@ from .locks import claim, profile
 from .records import append_record, differences, read_records
 from .request import EditRequest, edit_to_file
 
-__all__ = ["BatchSummary", "derive_seed", "process_shard", "run_jobs"]
+__all__ = ["BatchSummary", "derive_seed", "prepare_out_dir", "process_shard", "run_jobs"]
 
 
 def derive_seed(run_seed: int, source_sha256: str, source_prompt: str, target_prompt: str) -> int:
@@ -193,20 +193,31 @@ def _real_folder(folder: Path, out_dir: Path) -> None:
         raise ValueError(f"{folder} is not a folder inside {out_dir} (a symbolic link or a file?); remove it")
 
 
-def _prepare_out_dir(out_dir: Path, jobs: list[EditJob]) -> None:
+def prepare_out_dir(out_dir: Path, jobs: list[EditJob]) -> None:
+    """Make the out-dir and the outputs' folders, refusing links, files where folders go, folders where outputs go,
+    and a ``results.jsonl`` that is not a plain file of its own; every refusal is one line naming the fix."""
     if os.path.lexists(out_dir) and not out_dir.is_dir():
         raise ValueError(f"--out-dir {out_dir} exists and is not a folder; choose another path")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out-dir {out_dir}: cannot create it ({err.strerror}); choose another folder") from None
     results = out_dir / RESULTS
     if os.path.lexists(results):
         info = os.lstat(results)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
-            raise ValueError(
-                f"{results} is not a plain file of this folder (a symbolic or hard link?); "
-                "remove it or choose a fresh --out-dir"
-            )
+        if stat.S_ISLNK(info.st_mode) or info.st_nlink > 1:
+            why = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a hard link to another file"
+        elif not stat.S_ISREG(info.st_mode):
+            why = f"not a regular file ({file_kind_of(info.st_mode)})"
+        else:
+            why = None
+        if why is not None:
+            raise ValueError(f"{results} is {why}; remove it or choose a fresh --out-dir")
     for folder in {out_dir / LOCKS} | {job.output.parent for job in jobs}:
         _real_folder(folder, out_dir)
+    for job in jobs:
+        if os.path.isdir(job.output) and not os.path.islink(job.output):
+            raise ValueError(f"{job.output} is a folder where an output goes; remove it or choose another --out-dir")
 
 
 def _path(given) -> str | None:
@@ -332,12 +343,14 @@ def run_jobs(
     """
     from tqdm import tqdm
 
+    if out_dir is None or not str(out_dir):
+        raise ValueError(f"out_dir must name a folder for the outputs, got {out_dir!r}")
     out_dir = Path(out_dir)
     if defaults is None and editor is not None:
         defaults = editor.defaults
     if defaults is not None:
         _check_settings(jobs, defaults, options)  # before the out-dir is made
-    _prepare_out_dir(out_dir, jobs)
+    prepare_out_dir(out_dir, jobs)
     if defaults is None:  # an unknown model family: its defaults come with the model
         editor = load_editor()
         defaults = editor.defaults

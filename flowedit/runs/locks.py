@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +56,18 @@ def claim(out_dir: Path, output: Path, wait: bool = False) -> Iterator[bool]:
 def profile(out_dir: Path, jobs: list[EditJob], requests: Any) -> Iterator[None]:
     """Refuse to share the out-dir with a run that asks for other edits, while this run is live.
 
-    A run's profile is a hash of everything that decides its requests except the images' bytes
-    (model, dtype, run seed and options; each job's output, prompts and overrides). The run holds a
+    A run's profile is a hash of everything that decides its requests except the images' pixels
+    (model, dtype, run seed; each job's output, prompts and settings as resolved). The run holds a
     shared lock on ``.flowedit-locks/run-<profile>`` while it runs; processes of one launch and
     repeated runs share it. Any other profile file that is locked belongs to a live run with other
     settings: this run stops before any edit (both stop if they start at the same moment).
     """
-    layout = [(str(j.output), j.source_prompt, j.target_prompt, sorted(j.overrides.items()), j.seed) for j in jobs]
-    options = [requests.model, requests.dtype, requests.run_seed, sorted(requests.options.items()), layout]
+
+    def settings(job: EditJob) -> list:  # as resolved, however they were spelled
+        return sorted(asdict(requests.defaults.replace(**{**requests.options, **job.overrides})).items())
+
+    layout = [(str(j.output), j.source_prompt, j.target_prompt, settings(j), j.seed) for j in jobs]
+    options = [requests.model, requests.dtype, requests.run_seed, layout]
     name = "run-" + hashlib.sha256(repr(options).encode()).hexdigest()[:16]
     folder = out_dir / LOCKS
     fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)

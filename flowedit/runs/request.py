@@ -1,5 +1,5 @@
 """One edit request and the one path from it to a file: every command (``flowedit edit``, ``run``, ``sweep``) and
-:func:`flowedit.runs.sweep` go media -> latents -> integrator -> decode -> atomic save -> one record through
+:func:`flowedit.runs.sweeps` go media -> latents -> integrator -> decode -> atomic save -> one record through
 :func:`edit_to_file`.
 
 A request is everything that decides an output's pixels, and nothing else (no paths, no timings): the model as
@@ -26,12 +26,24 @@ from ..models._settings import MASKED, STRENGTHS, EditSettings
 from .locks import uninterrupted
 from .records import append_record
 
-__all__ = ["EditRequest", "check_local_edit", "edit_to_file", "request_id"]
+__all__ = ["EditRequest", "check_local_edit", "check_output_name", "edit_to_file", "request_id"]
 
 
 def request_id(fields: dict) -> str:
     """A short hash of a request's fields (canonical strict JSON, keys sorted)."""
     return hashlib.sha256(dumps_strict(dict(sorted(fields.items()))).encode()).hexdigest()[:16]
+
+
+def check_output_name(output: Path, media: str) -> None:
+    """An output of ``media`` needs a file name whose suffix names a format flowedit writes it in."""
+    from ..media.images import IMAGE_SUFFIXES
+    from ..media.video import VIDEO_SUFFIXES
+
+    suffixes = VIDEO_SUFFIXES if media == "video" else IMAGE_SUFFIXES
+    if output.suffix.lower() not in suffixes:
+        raise ValueError(
+            f"{output}: not {'a video' if media == 'video' else 'an image'} file name; end it with {', '.join(suffixes)}"
+        )
 
 
 def check_local_edit(media: str, method: str, mask: bool, feather: Any) -> float:
@@ -125,6 +137,7 @@ def edit_to_file(
     if source.sha256 != request.source_sha256 or (mask and mask.sha256) != request.mask_sha256:
         raise ValueError(f"the source {source} (or its mask) is not the one this request was made for")
     output = Path(output)
+    check_output_name(output, request.media)  # before the edit, not after it
     settings = request.settings
     outcome = {}
     if request.media == "video":  # what the file will keep of the rate; refused now if it cannot hold it

@@ -6,7 +6,7 @@ train / held-out split, the same classifier, but a *learned* velocity inside the
 - **Images**: scikit-learn's digits of :func:`flowtoy.digits.load` (train split only; held-out images are never
   seen), grey levels ``0..16`` as 8-bit grey ``round(255 level / 16)``, scaled x4 to 32x32 with PIL's bilinear
   resize, grey as RGB (:func:`render`). Back to the classifier's 8x8: :func:`to_digits` box-averages 4x4 blocks.
-- **VAE** (:data:`VAE`): ``AutoencoderKL``, blocks 32 / 64 / 64 channels (factor 4), one layer per block, 4 latent
+- **VAE** (:data:`VAE`): ``AutoencoderKL``, blocks 16 / 32 / 32 channels (factor 4), one layer per block, 4 latent
   channels: a 32x32 image is a (4, 8, 8) latent. Trained on ``|x - decode(z)|^2 + beta KL`` with ``z`` drawn from the
   posterior; ``shift_factor`` and ``scaling_factor`` are then set to the mean and 1/std of the train latents.
 - **Text**: the frozen tiny random CLIP encoders of :mod:`flowedit.testing.parts` (widths 32 and 48, 2 layers) with
@@ -32,13 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..models._digits import T5_TOKENS
+
 __all__ = ["PROMPT", "SIDE", "T5_TOKENS", "TrainSettings", "build", "render", "to_digits", "train"]
 
 SIDE = 32  # pixels per image side
 PROMPT = "a handwritten {}"
-T5_TOKENS = 1  # no T5: the pipeline's zero T5 embeddings, one token
 CLIP_TOKENS = 16  # "a handwritten 3" is 15 CLIP tokens with its start and end
-VAE = dict(block_out_channels=(32, 64, 64), layers_per_block=1, latent_channels=4, norm_num_groups=16)
+VAE = dict(block_out_channels=(16, 32, 32), layers_per_block=1, latent_channels=4, norm_num_groups=8)
 TRANSFORMER = dict(
     sample_size=8,
     patch_size=2,
@@ -63,7 +64,7 @@ class TrainSettings:
     vae_steps: int = 300
     vae_lr: float = 1e-3
     beta: float = 1e-5
-    steps: int = 2000
+    steps: int = 1500
     lr: float = 1e-3
     warmup: int = 100
     batch: int = 64

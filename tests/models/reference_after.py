@@ -87,7 +87,9 @@ def reference_flowalign(m, src_prompt, tar_prompt, steps, w, zeta, seed, guidanc
     """``SD3FlowAlign.sample``: every step from the first, the target guided around the SOURCE prompt, the source
     unguided, ``xt += dt (vp - vq) + zeta (qt - sigma vq - pt + sigma vp)``. ``guidance`` is every prompt's embedded
     scale on FLUX (the official code is SD3's). The official ``sigma_next`` is 0 after the last step, as here; its
-    timesteps/1000 are the scheduler's sigmas up to float32 rounding."""
+    timesteps/1000 are the scheduler's sigmas up to float32 rounding. The official class ignores its ``n_start``
+    (every step edits), defaults to ``w = 7.0`` (``run_edit.py`` passes 7.5) and adds ``zeta`` once per step, not
+    times ``dt``."""
     src, tar = m.embed(src_prompt, guidance), m.embed(tar_prompt, guidance)
     sigmas = m.sigmas(steps)
     zsrc = m.x
@@ -136,7 +138,8 @@ def reference_dvrf(m, src_prompt, tar_prompt, steps, n_max, eta, seed, src_g, ta
 def reference_uniedit(m, src_prompt, tar_prompt, steps, alpha, omega):
     """``demo_edit.py``: invert ``""`` at guidance 1 with ``UniInvEulerScheduler`` (alpha: early stop), then edit
     ``[src, tar]`` at guidance 1 with ``UniEditEulerScheduler``, both scheduler steps written out. The official
-    pipeline takes the grid from its own ``set_timesteps`` (the scheduler's spacing and shift), as here."""
+    pipeline takes the grid from its own ``set_timesteps`` (the scheduler's spacing and shift), as here. The
+    official mask is the min-max of the SIGNED channel mean of ``v_tar - v_src`` (no absolute value), as here."""
     null, src, tar = m.embed(""), m.embed(src_prompt), m.embed(tar_prompt)
     sigmas = m.sigmas(steps).clone()  # decreasing, (steps + 1,)
     skip = steps - math.floor(alpha * steps)

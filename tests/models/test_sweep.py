@@ -8,7 +8,7 @@ from PIL import Image
 
 from flowedit.cli import main
 from flowedit.models import FAMILIES, load
-from flowedit.runs.sweep import SHEET, sweep
+from flowedit.runs.sweeps import SHEET, sweep
 
 SIZE = (64, 48)
 

@@ -14,17 +14,22 @@ middle frame of the source and of every cell.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import math
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from .._files import temporaries_of
+from ..media.images import ImageLimits
 from ..media.source import embedded_record, read_mask, read_source, save_image
-from .batch import run_jobs
+from ..models._arguments import check_prompt
+from .batch import prepare_out_dir, run_jobs
 from .jobs import EditJob
 from .locks import claim
 from .request import check_local_edit, request_id
@@ -58,7 +63,7 @@ def check_grid(n_max_values: Sequence, tar_guidance_values: Sequence, seeds: Seq
     (before any work that grows with their product)."""
     lists = {"n_max": n_max_values, "tar_guidance": tar_guidance_values, "seeds": [0] if seeds is None else seeds}
     for name, values in lists.items():
-        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        if isinstance(values, str | bytes) or not (isinstance(values, Sequence) or _is_vector(values)):
             raise ValueError(f"{name} must be a list of values, got {type(values).__name__}")
     count = math.prod(len(values) for values in lists.values())
     if not 1 <= count <= MAX_CELLS:
@@ -70,6 +75,11 @@ def check_grid(n_max_values: Sequence, tar_guidance_values: Sequence, seeds: Seq
             if value in seen:
                 raise ValueError(f"{name} lists {value!r} twice; give each value once")
             seen.add(value)
+
+
+def _is_vector(values: Any) -> bool:
+    """A one-dimensional numpy array or torch tensor (a list of values in all but type)."""
+    return type(values).__module__.split(".")[0] in ("numpy", "torch") and getattr(values, "ndim", None) == 1
 
 
 def sweep(
@@ -148,11 +158,19 @@ def run_sweep(
     model (grid, settings when the family's ``defaults`` are known, source, mask, out-dir, earlier cells and sheet)
     runs first. ``media`` and ``defaults`` may be None when only loading the model tells them."""
     check_grid(n_max_values, tar_guidance_values, seeds)
+    n_max_values, tar_guidance_values = list(n_max_values), list(tar_guidance_values)
+    check_prompt(source_prompt, "source_prompt")
+    check_prompt(target_prompt, "target_prompt")
+    options = {k: v for k, v in options.items() if v is not None}
+    swept = {"n_max": "n_max_values", "tar_guidance": "tar_guidance_values", "seed": "seeds"}
+    for name in sorted(set(options) & set(swept)):
+        raise ValueError(f"{name} is swept: give its values as {swept[name]}=[...], not {name}=...")
+    if out_dir is None or not str(out_dir):
+        raise ValueError(f"out_dir must name a folder for the cells and the sheet, got {out_dir!r}")
     editor = None
     if defaults is None or media is None:
         editor = load_editor()
         defaults, media = editor.defaults, editor.family.media
-    options = {k: v for k, v in options.items() if v is not None}
     seeds = [defaults.seed] if seeds is None else list(seeds)
     grid = list(itertools.product(n_max_values, tar_guidance_values, seeds))
     checked = [defaults.replace(**options, n_max=n, tar_guidance=g, seed=s) for n, g, s in grid]  # all fail first
@@ -177,14 +195,81 @@ def run_sweep(
         )
         for settings in checked
     ]
-    if source.path is not None and os.path.realpath(source.path) in {os.path.realpath(j.output) for j in jobs}:
-        raise ValueError(f"a cell of --out-dir {out} would overwrite the source {source}; choose another --out-dir")
+    written = {os.path.realpath(path) for path in [out / SHEET, *(job.output for job in jobs)]}
+    for given in (source, mask_source):
+        if given is not None and given.path is not None and os.path.realpath(given.path) in written:
+            raise ValueError(
+                f"the sweep would overwrite its input {given} in --out-dir {out}; choose another --out-dir"
+            )
+    # The sheet's request: everything its cells share (the settings as resolved, not as spelled) and the grid.
+    shared = {k: v for k, v in asdict(checked[0]).items() if k not in swept}
     plan = {"model": model, "dtype": dtype, "media": media, "source_sha256": source.sha256}
-    plan |= {"source_prompt": source_prompt, "target_prompt": target_prompt, "options": sorted(options.items())}
+    plan |= {"source_prompt": source_prompt, "target_prompt": target_prompt, "settings": shared}
     plan |= {"mask_sha256": mask_source and mask_source.sha256, "feather": feather}
-    grid_values = {"n_max": [int(n) for n in n_max_values], "tar_guidance": [float(g) for g in tar_guidance_values]}
-    plan |= {**grid_values, "seeds": [int(s) for s in seeds]}  # as parsed (the settings took each of them)
+    plan |= {"n_max": [s.n_max for s in checked[:: len(seeds) * len(tar_guidance_values)]]}
+    plan |= {"tar_guidance": [s.tar_guidance for s in checked[: len(seeds) * len(tar_guidance_values) : len(seeds)]]}
+    plan |= {"seeds": [s.seed for s in checked[: len(seeds)]]}
     sheet_record = {"sweep_id": request_id(plan), **plan, "cells": [job.output.name for job in jobs]}
+    prepare_out_dir(out, jobs)
+    with _one_sweep_at_a_time(out):  # its check of the sheet, its cells and its sheet, as one
+        return _sweep_cells(
+            load_editor,
+            editor,
+            source,
+            jobs,
+            checked,
+            sheet_record,
+            out,
+            overwrite,
+            progress,
+            title,
+            model=model,
+            dtype=dtype,
+            media=media,
+            defaults=defaults,
+            limits=limits,
+            options=options,
+            grid=(n_max_values, tar_guidance_values, seeds),
+            prompts=(source_prompt, target_prompt),
+        )
+
+
+@contextlib.contextmanager
+def _one_sweep_at_a_time(out: Path) -> Iterator[None]:
+    """Hold the out-dir's sweep lock (the sheet's claim), waiting, with a warning, for a sweep that holds it."""
+    with claim(out, out / SHEET) as held:
+        if held:
+            yield
+            return
+    warnings.warn(f"another sweep is writing {out}; waiting for it to finish", stacklevel=3)
+    with claim(out, out / SHEET, wait=True):
+        yield
+
+
+def _sweep_cells(
+    load_editor,
+    editor,
+    source,
+    jobs,
+    checked,
+    sheet_record,
+    out,
+    overwrite,
+    progress,
+    title,
+    *,
+    model,
+    dtype,
+    media,
+    defaults,
+    limits,
+    options,
+    grid,
+    prompts,
+) -> list[SweepCell]:
+    """The cells (a batch run) and the sheet of a checked sweep, under the out-dir's sweep lock."""
+    n_max_values, tar_guidance_values, seeds = grid
+    source_prompt, target_prompt = prompts
     _check_sheet(out / SHEET, sheet_record["sweep_id"], overwrite)
     summary = run_jobs(
         jobs,
@@ -223,6 +308,7 @@ def run_sweep(
             )
         )
     frames = source.frames
+    own = dataclasses.replace(limits, max_bytes=max(limits.max_bytes, ImageLimits().max_bytes))  # our own outputs
     title = f"{model}: '{source_prompt}' -> '{target_prompt}'" if title is None else title
     if media == "video":
         title += f" (middle frame of {len(frames)})"
@@ -234,17 +320,18 @@ def run_sweep(
         seeds,
         steps=checked[0].steps,
         title=title,
-        limits=limits,
+        limits=own,
     )
-    with claim(out, out / SHEET, wait=True):
-        for stale in temporaries_of(out / SHEET):  # a killed sweep's half-written sheet
-            stale.unlink(missing_ok=True)
-        save_image(sheet, out / SHEET, sheet_record)
+    for stale in temporaries_of(out / SHEET):  # a killed sweep's half-written sheet (the lock is ours)
+        stale.unlink(missing_ok=True)
+    save_image(sheet, out / SHEET, sheet_record)
     return cells
 
 
 def _check_sheet(sheet: Path, sweep_id: str, overwrite: bool) -> None:
     """Refuse to replace a sheet that is not this sweep's (another grid or request, not flowedit's, a link)."""
+    if os.path.isdir(sheet) and not os.path.islink(sheet):
+        raise ValueError(f"{sheet} is a folder where the sweep's sheet goes; remove it or choose another --out-dir")
     if overwrite or not os.path.lexists(sheet):
         return
     record = None if os.path.islink(sheet) else embedded_record(sheet)
@@ -271,8 +358,6 @@ def contact_sheet(
     read back within ``limits`` (:class:`~flowedit.models.ImageLimits`; default: the default limits)."""
     from PIL import Image, ImageDraw
 
-    from ..media.images import ImageLimits
-
     width, height = source.size
     scale = max(1, -(-160 // width))  # small images are enlarged (nearest neighbour) so captions fit
     w, h = width * scale, height * scale
@@ -290,7 +375,7 @@ def contact_sheet(
     place(source, 0, 0, ["source", f"T = {steps} steps"])
     draw.text((w + 3, 3), _wrapped(draw, title, sheet.width - w - 6), fill="black")
     for c, (g, s) in enumerate(columns, start=1):
-        draw.text((c * w + 3, h // 2), f"target guidance {g:g}\nseed {s}", fill="black")
+        draw.text((c * w + 3, h // 2), f"target guidance {float(g)!r}\nseed {s}", fill="black")
     for r, n in enumerate(n_max_values, start=1):
         draw.text((3, r * (h + caption) + h // 2), f"n_max {n} of {steps}", fill="black")
     by_key = {(cell.n_max, cell.tar_guidance, cell.seed): cell for cell in cells}
@@ -298,7 +383,7 @@ def contact_sheet(
         cell = by_key[n, g, s]
         media = "video" if cell.path.suffix.lower() == ".mp4" else "image"
         frames = read_source(cell.path, media, limits or ImageLimits()).frames
-        lines = [f"n_max {n}, guidance {g:g}, seed {s}", f"latent MSE {cell.latent_mse:.4f}"]
+        lines = [f"n_max {n}, guidance {float(g)!r}, seed {s}", f"latent MSE {cell.latent_mse:.4f}"]
         place(frames[len(frames) // 2], r, c, lines)
     return sheet
 
