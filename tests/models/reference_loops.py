@@ -33,11 +33,12 @@ def scaled_latents(pipe, pixels, shift=True):
 
 
 @reference("sd3", "sd35")
-def reference_sd3(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed):
+def reference_sd3(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src_g, tar_g, seed, t5_tokens=256):
     """A straightforward transcription of the reference SD3 FlowEdit loop (n_min = 0, CFG on both branches)."""
     x_src = scaled_latents(pipe, pixels)  # (B, C, h, w), channels_last on CPU
-    src = pipe.encode_prompt(src_prompt, None, None, do_classifier_free_guidance=True, negative_prompt="")
-    tar = pipe.encode_prompt(tar_prompt, None, None, do_classifier_free_guidance=True, negative_prompt="")
+    text = dict(do_classifier_free_guidance=True, negative_prompt="", max_sequence_length=t5_tokens)
+    src = pipe.encode_prompt(src_prompt, None, None, **text)
+    tar = pipe.encode_prompt(tar_prompt, None, None, **text)
     embeds = torch.cat([src[1], src[0], tar[1], tar[0]])
     pooled = torch.cat([src[3], src[2], tar[3], tar[2]])
     pipe.scheduler.set_timesteps(steps)
@@ -66,6 +67,12 @@ def reference_sd3(pipe, pixels, src_prompt, tar_prompt, steps, n_max, n_avg, src
             v_delta += (tu + tar_g * (tc - tu) - (su + src_g * (sc - su))) / n_avg
         z_edit = z_edit + (t_im1 - t_i) * v_delta
     return z_edit
+
+
+@reference("digits-sd3")
+def reference_digits_sd3(*args):
+    """SD3's loop on the shipped digits pipeline: no T5, so one zero T5 token per prompt, as it was trained."""
+    return reference_sd3(*args, t5_tokens=1)
 
 
 @reference("flux", "flux-schnell")
