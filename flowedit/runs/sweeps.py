@@ -210,28 +210,41 @@ def run_sweep(
     plan |= {"tar_guidance": [s.tar_guidance for s in checked[: len(seeds) * len(tar_guidance_values) : len(seeds)]]}
     plan |= {"seeds": [s.seed for s in checked[: len(seeds)]]}
     sheet_record = {"sweep_id": request_id(plan), **plan, "cells": [job.output.name for job in jobs]}
+    frames = source.frames
+    if title is None:
+        title = f"{model}: '{source_prompt}' -> '{target_prompt}'"
+    if media == "video":
+        title += f" (middle frame of {len(frames)})"
     prepare_out_dir(out, jobs)
     with _one_sweep_at_a_time(out):  # its check of the sheet, its cells and its sheet, as one
-        return _sweep_cells(
-            load_editor,
-            editor,
-            source,
-            jobs,
-            checked,
-            sheet_record,
-            out,
-            overwrite,
-            progress,
-            title,
-            model=model,
-            dtype=dtype,
-            media=media,
-            defaults=defaults,
-            limits=limits,
-            options=options,
-            grid=(n_max_values, tar_guidance_values, seeds),
-            prompts=(source_prompt, target_prompt),
+        _check_sheet(out / SHEET, sheet_record["sweep_id"], overwrite)
+        shared_run = {"model": model, "dtype": dtype, "defaults": defaults, "overwrite": overwrite, "limits": limits}
+        summary = run_jobs(
+            jobs, load_editor, out, 0, options, **shared_run, progress=progress, editor=editor, wait=True, shard=False
         )
+        if summary.failed:
+            first = summary.failed[0]
+            raise RuntimeError(
+                f"{len(summary.failed)} of {len(jobs)} cells failed ({first['where']}: {first['error']}); "
+                f"see {out / 'results.jsonl'}"
+            )
+        cells = [_cell(settings, job.output, summary) for settings, job in zip(checked, jobs, strict=True)]
+        own = dataclasses.replace(limits, max_bytes=max(limits.max_bytes, ImageLimits().max_bytes))  # our outputs
+        middle = frames[len(frames) // 2]
+        grid = (n_max_values, tar_guidance_values, seeds)
+        sheet = contact_sheet(middle, cells, *grid, steps=checked[0].steps, title=title, limits=own)
+        for stale in temporaries_of(out / SHEET):  # a killed sweep's half-written sheet (the lock is ours)
+            stale.unlink(missing_ok=True)
+        save_image(sheet, out / SHEET, sheet_record)
+    return cells
+
+
+def _cell(settings, output: Path, summary) -> SweepCell:
+    """A finished cell: its settings, its file, the latent MSE its record states, whether this run made it."""
+    record = embedded_record(output) or {}
+    latent_mse = float(record.get("latent_mse", math.nan))
+    made = str(output) in summary.edited
+    return SweepCell(settings.n_max, settings.tar_guidance, settings.seed, output, latent_mse, made)
 
 
 @contextlib.contextmanager
@@ -244,88 +257,6 @@ def _one_sweep_at_a_time(out: Path) -> Iterator[None]:
     warnings.warn(f"another sweep is writing {out}; waiting for it to finish", stacklevel=3)
     with claim(out, out / SHEET, wait=True):
         yield
-
-
-def _sweep_cells(
-    load_editor,
-    editor,
-    source,
-    jobs,
-    checked,
-    sheet_record,
-    out,
-    overwrite,
-    progress,
-    title,
-    *,
-    model,
-    dtype,
-    media,
-    defaults,
-    limits,
-    options,
-    grid,
-    prompts,
-) -> list[SweepCell]:
-    """The cells (a batch run) and the sheet of a checked sweep, under the out-dir's sweep lock."""
-    n_max_values, tar_guidance_values, seeds = grid
-    source_prompt, target_prompt = prompts
-    _check_sheet(out / SHEET, sheet_record["sweep_id"], overwrite)
-    summary = run_jobs(
-        jobs,
-        load_editor,
-        out,
-        0,
-        options,
-        model=model,
-        dtype=dtype,
-        defaults=defaults,
-        overwrite=overwrite,
-        limits=limits,
-        progress=progress,
-        editor=editor,
-        wait=True,
-        shard=False,
-    )
-    if summary.failed:
-        first = summary.failed[0]
-        raise RuntimeError(
-            f"{len(summary.failed)} of {len(jobs)} cells failed ({first['where']}: {first['error']}); "
-            f"see {out / 'results.jsonl'}"
-        )
-    made = set(summary.edited)
-    cells = []
-    for settings, job in zip(checked, jobs, strict=True):
-        record = embedded_record(job.output) or {}
-        cells.append(
-            SweepCell(
-                settings.n_max,
-                settings.tar_guidance,
-                settings.seed,
-                job.output,
-                float(record.get("latent_mse", math.nan)),
-                made=str(job.output) in made,
-            )
-        )
-    frames = source.frames
-    own = dataclasses.replace(limits, max_bytes=max(limits.max_bytes, ImageLimits().max_bytes))  # our own outputs
-    title = f"{model}: '{source_prompt}' -> '{target_prompt}'" if title is None else title
-    if media == "video":
-        title += f" (middle frame of {len(frames)})"
-    sheet = contact_sheet(
-        frames[len(frames) // 2],
-        cells,
-        n_max_values,
-        tar_guidance_values,
-        seeds,
-        steps=checked[0].steps,
-        title=title,
-        limits=own,
-    )
-    for stale in temporaries_of(out / SHEET):  # a killed sweep's half-written sheet (the lock is ours)
-        stale.unlink(missing_ok=True)
-    save_image(sheet, out / SHEET, sheet_record)
-    return cells
 
 
 def _check_sheet(sheet: Path, sweep_id: str, overwrite: bool) -> None:
