@@ -19,7 +19,7 @@ from ..media.video import Clip, fit_frames, read_video
 from ._adapter import Adapter
 from ._arguments import as_dtype, check_prompt
 from ._common import center_crop_to_multiple, check_finite, non_finite_hint
-from ._families import FAMILIES, Family, family_of
+from ._families import FAMILIES, Family, family_of, family_of_name
 from ._masks import latent_mask
 from ._methods import MASKED, run_method
 from ._settings import EditSettings
@@ -321,8 +321,10 @@ def load(
     model = str(model)
     device = resolve_device(device)
     dtype = default_dtype(device) if dtype is None else as_dtype(dtype)
-    if model == "digits-sd3":  # trained weights shipped with the package, offline
-        return Editor.from_pipeline(FAMILIES[model].tiny(dtype=dtype).to(device), model)
+    shipped = model == "digits-sd3"  # trained weights shipped with the package; a retrained folder has no T5 either
+    if shipped or (not model.startswith("tiny-") and family_of_name(model) is FAMILIES["digits-sd3"]):
+        folder = {} if shipped else {"folder": model}
+        return Editor.from_pipeline(FAMILIES["digits-sd3"].tiny(dtype=dtype, **folder).to(device), model)
     if model.startswith("tiny-"):
         if model[5:] not in FAMILIES:
             names = ", ".join(f"tiny-{name}" for name in FAMILIES)

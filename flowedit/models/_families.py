@@ -166,10 +166,10 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             name="digits-sd3",
-            title="SD3 trained here on 8x8 digits at 32x32 (shipped weights: digits-sd3)",
+            title="SD3 trained on 8x8 digits at 32x32, shipped with the package: digits-sd3",
             # SD3's reference settings, measured on these weights by benchmarks/bench_digits_sd3.py (README).
             defaults=EditSettings(steps=50, n_max=33, n_min=0, n_avg=1, src_guidance=3.5, tar_guidance=13.5, seed=42),
-            defaults_from="SD3's reference settings, measured on these trained weights (README: digits-sd3)",
+            defaults_from="SD3's reference settings, measured on these trained weights in the README",
             tiny=shipped,
             hub=r"^digits-sd3$",
             variant=is_digits_sd3,

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         "--threads",
         type=int,
         default=1,
-        help="torch threads (default 1: the same bits anywhere, and no stalls when the cores are shared)",
+        help="torch threads (default 1: the same bits run after run, and no stalls when the cores are shared)",
     )
     args = parser.parse_args(argv)
     settings = TrainSettings(seed=args.seed, vae_steps=args.vae_steps, steps=args.steps, batch=args.batch)

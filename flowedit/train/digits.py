@@ -34,7 +34,22 @@ import torch
 
 from ..models._digits import T5_TOKENS
 
-__all__ = ["PROMPT", "SIDE", "T5_TOKENS", "TrainSettings", "build", "render", "to_digits", "train"]
+__all__ = [
+    "PROMPT",
+    "SIDE",
+    "T5_TOKENS",
+    "TrainSettings",
+    "Trained",
+    "build",
+    "pixels",
+    "prompts",
+    "render",
+    "save",
+    "to_digits",
+    "train",
+    "train_transformer",
+    "train_vae",
+]
 
 SIDE = 32  # pixels per image side
 PROMPT = "a handwritten {}"
@@ -84,7 +99,7 @@ def render(levels) -> np.ndarray:
 def to_digits(images) -> torch.Tensor:
     """Images (N, 32, 32, 3) uint8, or (N, 3, 32, 32) floats in ``[-1, 1]`` -> (N, 64) float64 in ``[-1, 1]``:
     the channel mean box-averaged over 4x4 blocks, the classifier's input (:func:`flowtoy.digits.classify`)."""
-    x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images).double()
+    x = torch.as_tensor(np.array(images) if not torch.is_tensor(images) else images).double()
     if x.shape[-1] == 3:  # uint8 (N, H, W, 3) -> (N, 3, H, W) in [-1, 1]
         x = x.permute(0, 3, 1, 2) / 127.5 - 1.0
     grey = x.mean(dim=1)  # (N, 32, 32)
@@ -259,7 +274,7 @@ def train(settings: TrainSettings = TrainSettings(), progress: bool = True) -> T
 
 
 def save(pipe, folder: str | Path) -> None:
-    """Write ``pipe`` as a diffusers folder with float16 safetensors."""
+    """Write ``pipe`` as a diffusers folder with float16 safetensors (its modules are cast to float16 in place)."""
     torch.nn.Module.to(pipe.transformer, torch.float16)
     for name in ("vae", "text_encoder", "text_encoder_2"):
         torch.nn.Module.to(getattr(pipe, name), torch.float16)

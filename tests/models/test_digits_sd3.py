@@ -4,11 +4,13 @@ holds the real quality thresholds; these are loose and fast)."""
 from __future__ import annotations
 
 import json
+import socket
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from reference_loops import REFERENCES
 
 from flowedit.models import FAMILIES, load
 from flowedit.models._digits import WEIGHTS
@@ -22,7 +24,10 @@ pytest.importorskip("diffusers")
 
 @pytest.fixture(scope="module")
 def editor():
-    return load("digits-sd3")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # its calls are too small to share: a second thread only waits, the more so on a busy CPU
+    yield load("digits-sd3")
+    torch.set_num_threads(threads)
 
 
 def held_out(label: int, n: int) -> list[Image.Image]:
@@ -42,11 +47,16 @@ def test_the_shipped_weights_are_float16_safetensors_within_10_mb_and_read_back_
     assert family_of_name(str(WEIGHTS)) is FAMILIES["digits-sd3"] is family_of_name("digits-sd3")
 
 
-def test_the_shipped_weights_load_offline_and_give_the_same_bytes_for_the_same_seed(editor):
+def test_the_shipped_weights_load_offline_and_give_the_same_bytes_for_the_same_seed(editor, monkeypatch):
     assert editor.family is FAMILIES["digits-sd3"] and editor.settings() == FAMILIES["digits-sd3"].defaults
     image = held_out(3, 1)[0]
-    settings = editor.settings(steps=10, n_max=7)
+    settings = editor.settings(steps=6, n_max=4)
     first, _ = editor.render(image, "a handwritten 3", "a handwritten 8", settings)
+
+    def no_network(*args):
+        raise AssertionError("digits-sd3 reached for the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
     again, _ = load("digits-sd3").render(image, "a handwritten 3", "a handwritten 8", settings)
     assert first.size == (32, 32) and first.tobytes() == again.tobytes()
     other, _ = editor.render(image, "a handwritten 3", "a handwritten 8", settings.replace(seed=settings.seed + 1))
@@ -54,11 +64,25 @@ def test_the_shipped_weights_load_offline_and_give_the_same_bytes_for_the_same_s
 
 
 def test_a_fast_edit_of_held_out_threes_reaches_the_target_class(editor):
-    settings = editor.settings(steps=20, n_max=13)  # the defaults' start t on a coarser grid
-    edited = [editor.render(x, "a handwritten 3", "a handwritten 8", settings)[0] for x in held_out(3, 4)]
+    settings = editor.settings(steps=8, n_max=6)  # a coarse grid, starting at t = 0.9
+    edited = [editor.render(x, "a handwritten 3", "a handwritten 8", settings)[0] for x in held_out(3, 3)]
     probability = digits.classify(training.to_digits(np.stack([np.asarray(e) for e in edited])))
     assert probability[:, 8].mean() > 0.5  # the benchmark measures the full held-out class at the defaults
-    assert (probability.argmax(1) == 8).sum() >= 3
+    assert (probability.argmax(1) == 8).sum() >= 2
+
+
+def test_an_edit_equals_the_reference_sd3_loop_in_float64():
+    # in float32 they differ by ~1e-5 relative (1.3e-5 of 6.4 measured): under guidance 13.5 the trained velocity
+    # amplifies the rounding of batching the draws differently (one call here, one per draw there); in float64 they
+    # agree to the float32 the latents are kept in
+    editor = load("digits-sd3", dtype=torch.float64)
+    settings = editor.settings(steps=7, n_max=5, n_avg=2, seed=3)
+    image = held_out(3, 1)[0]
+    ours = editor.edit_latents(image, "a handwritten 3", "a handwritten 8", settings)
+    pixels = editor.pipe.image_processor.preprocess(editor.load_image(image)).double()
+    guidance = (settings.src_guidance, settings.tar_guidance)
+    ref = REFERENCES["digits-sd3"](editor.pipe, pixels, "a handwritten 3", "a handwritten 8", 7, 5, 2, *guidance, 3)
+    torch.testing.assert_close(ours.edited, ref.to(ours.edited.dtype), rtol=1e-5, atol=1e-5)
 
 
 def test_digits_go_to_32x32_grey_rgb_and_back_to_8x8_by_4x4_means():
@@ -81,4 +105,4 @@ def test_the_training_commands_first_steps_lower_the_losses_and_write_a_loadable
     record = json.loads((tmp_path / "training.json").read_text())
     assert record["settings"]["steps"] == 12 and record["settings"]["batch"] == 8
     assert record["vae_mse_end"] < record["vae_mse_start"] and record["loss_end"] < record["loss_start"]
-    assert family_of_name(str(tmp_path)) is FAMILIES["digits-sd3"]
+    assert family_of_name(str(tmp_path)) is FAMILIES["digits-sd3"] is load(str(tmp_path)).family  # a pipeline, no T5

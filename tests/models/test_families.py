@@ -71,6 +71,8 @@ def test_every_branch_edits_with_one_call_per_step_and_repeats_bit_for_bit(edito
 
 
 def test_each_family_equals_the_reference_algorithm(editor):
+    if editor.family.name == "digits-sd3":  # trained weights: test_digits_sd3.py compares it in float64
+        pytest.skip("digits-sd3 is compared with its reference loop in float64 in test_digits_sd3.py")
     settings = editor.settings(steps=7, n_max=5, n_avg=2, seed=3)
     ours = editor.edit_latents(picture(), "a cat", "a photo of a dog", settings)
     pixels = editor.pipe.image_processor.preprocess(editor.load_image(picture()))
@@ -163,8 +165,9 @@ def test_flowedit_models_lists_every_family_with_its_defaults(capsys):
     for name, family in FAMILIES.items():
         assert f"{name}: {family.title} ({family.pipeline}; offline: tiny-{name})" in out
         assert f"steps {family.defaults.steps}, n_max {family.defaults.n_max}" in out
-    # every family but SD3 and FLUX.1 [dev], whose defaults are the reference implementation's
-    assert out.count("reasoned, not tuned on real weights") == len(FAMILIES) - 2
+    # every family but SD3 and FLUX.1 [dev], whose defaults are the reference implementation's, and digits-sd3,
+    # whose are measured on its trained weights
+    assert out.count("reasoned, not tuned on real weights") == len(FAMILIES) - 3
 
 
 def test_the_readme_table_states_each_familys_defaults():
