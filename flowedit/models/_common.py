@@ -110,3 +110,14 @@ def center_crop_to_multiple(image, multiple: int, what: str = "image"):
     )
     left, top = (w - new_w) // 2, (h - new_h) // 2
     return image.crop((left, top, left + new_w, top + new_h))
+
+
+def from_pretrained(pipeline_class, model: str, dtype, **components):
+    """``pipeline_class.from_pretrained(model, torch_dtype=dtype, **components)``. Newer diffusers call the keyword
+    ``dtype`` and warn about ``torch_dtype``, which the oldest supported one still needs: the warning is not the
+    user's to act on, so it is silenced here (and only it)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+        return pipeline_class.from_pretrained(model, torch_dtype=dtype, **components)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ._common import from_pretrained
 from ._rows import Code, Text
 from ._sd3 import SD3
 
@@ -48,6 +49,4 @@ def shipped(dtype: torch.dtype | None = None, folder: str | Path = WEIGHTS):
     from diffusers import StableDiffusion3Pipeline
 
     dtype = dtype or torch.float32
-    return StableDiffusion3Pipeline.from_pretrained(
-        str(folder), text_encoder_3=None, tokenizer_3=None, torch_dtype=dtype
-    )
+    return from_pretrained(StableDiffusion3Pipeline, str(folder), dtype, text_encoder_3=None, tokenizer_3=None)

@@ -18,7 +18,7 @@ from ..media.modes import as_picture, to_rgb
 from ..media.video import Clip, fit_frames, read_video
 from ._adapter import Adapter
 from ._arguments import as_dtype, check_prompt
-from ._common import center_crop_to_multiple, check_finite, non_finite_hint
+from ._common import center_crop_to_multiple, check_finite, from_pretrained, non_finite_hint
 from ._families import FAMILIES, Family, family_of, family_of_name
 from ._masks import latent_mask
 from ._methods import MASKED, run_method
@@ -341,7 +341,7 @@ def load(
     problem = _local_problem(model)
     if problem is None:
         try:
-            pipe = DiffusionPipeline.from_pretrained(model, torch_dtype=dtype)
+            pipe = from_pretrained(DiffusionPipeline, model, dtype)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:  # diffusers' many ways to fail
             problem = _load_problem(model, err)
     if problem is not None:
