@@ -72,8 +72,10 @@ def check_function(
             return _say(False, f"{name} is not written yet: replace its `raise NotImplementedError` line")
         except Exception as error:  # the student's code failed: one line, no traceback
             return _say(False, f"{name} raised {_one_line(error)} (case: {case})")
-        if isinstance(expected, numbers.Real) and isinstance(got, numbers.Real) and not isinstance(got, bool):
-            expected, got = torch.tensor(float(expected)), torch.tensor(float(got))  # a number: a 0-D tensor
+        if isinstance(expected, numbers.Real):  # a number: compared as a 0-D tensor, whichever way it comes back
+            expected = torch.tensor(float(expected))
+            if isinstance(got, numbers.Real) and not isinstance(got, bool):
+                got = torch.tensor(float(got))
         if not torch.is_tensor(got):
             return _say(False, f"{name} returned {type(got).__name__} (case: {case}); it should return a tensor")
         if got.shape != expected.shape:

@@ -16,7 +16,8 @@ def edit(args: argparse.Namespace) -> int:
     from ..media.images import IMAGE_SUFFIXES
     from ..media.source import read_source
     from ..media.video import VIDEO_SUFFIXES, stored_fps
-    from ..runs.request import EditRequest, check_local_edit, edit_to_file
+    from ..models._settings import check_local_edit
+    from ..runs.request import EditRequest, edit_to_file
 
     context = Context.of(args)
     video = args.video is not None

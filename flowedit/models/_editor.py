@@ -13,7 +13,7 @@ import torch
 
 from .._text import short
 from ..media.images import ImageLimits, open_image
-from ..media.masks import check_feather, open_mask, pixel_mask
+from ..media.masks import open_mask, pixel_mask
 from ..media.modes import as_picture, to_rgb
 from ..media.video import Clip, fit_frames, read_video
 from ._adapter import Adapter
@@ -21,8 +21,8 @@ from ._arguments import as_dtype, check_prompt
 from ._common import center_crop_to_multiple, check_finite, from_pretrained, non_finite_hint
 from ._families import FAMILIES, Family, family_of, family_of_name
 from ._masks import latent_mask
-from ._methods import MASKED, run_method
-from ._settings import EditSettings
+from ._methods import run_method
+from ._settings import EditSettings, check_local_edit
 
 __all__ = ["DEFAULTS", "EditResult", "EditSettings", "Editor", "load"]
 
@@ -158,13 +158,11 @@ class Editor:
         """
         adapter, s = self.adapter, settings.check()
         start = time.perf_counter()
-        _check_request(source_prompt, target_prompt, mask, feather)
-        if mask is not None and self.video:
-            raise ValueError(f"a mask applies to image families; {self.family.name} edits videos")
+        check_prompt(source_prompt, "source_prompt")
+        check_prompt(target_prompt, "target_prompt")
+        check_local_edit(self.family.media, s.method, mask is not None, feather, self.family.name)
         picture, pixels = self._pixels(image)
         if mask is not None:
-            if s.method not in MASKED:
-                raise ValueError(f"a mask applies to methods {', '.join(MASKED)} only, not {s.method}")
             mask = self.load_mask(mask, picture, feather)
         x, layout = adapter.encode_image(pixels)
         calls = 0
@@ -230,19 +228,9 @@ class Editor:
         """
         from tqdm import tqdm
 
-        _check_request(source_prompt, target_prompt, mask, feather)
-        settings = self.settings(**options)
+        settings = self.settings(**options)  # prompts and the local edit are checked by edit_latents, before any work
         with tqdm(total=settings.integration_steps, desc=settings.method, unit="step", leave=False) as bar:
             return self.render(image, source_prompt, target_prompt, settings, bar, mask=mask, feather=feather)[0]
-
-
-def _check_request(source_prompt: Any, target_prompt: Any, mask: Any, feather: Any) -> None:
-    """The prompts and the local edit of one edit, checked before any model work (one ``ValueError`` line)."""
-    check_prompt(source_prompt, "source_prompt")
-    check_prompt(target_prompt, "target_prompt")
-    check_feather(feather)
-    if mask is None and feather != 0:
-        raise ValueError(f"feather={feather!r} softens a mask's edge, and no mask is given; pass mask=... too")
 
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")

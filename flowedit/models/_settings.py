@@ -11,7 +11,17 @@ from typing import Any
 from .._edit import check_schedule
 from .._text import short
 
-__all__ = ["ALPHA", "MASKED", "EditSettings", "MAX_SEED", "METHODS", "METHOD_DEFAULTS", "SOLVERS", "STRENGTHS"]
+__all__ = [
+    "ALPHA",
+    "MASKED",
+    "check_local_edit",
+    "EditSettings",
+    "MAX_SEED",
+    "METHODS",
+    "METHOD_DEFAULTS",
+    "SOLVERS",
+    "STRENGTHS",
+]
 
 METHODS = ("flowedit", "inversion", "sdedit", "flowalign", "dvrf", "dds", "uniedit")
 MASKED = ("flowedit", "flowalign", "dvrf", "dds")  # methods whose update a local-edit mask scales
@@ -58,6 +68,24 @@ def _integer(value: Any) -> int | None:
         return operator.index(value)
     except TypeError:
         return None
+
+
+def check_local_edit(media: str, method: str, mask: bool, feather: Any, family: str = "") -> float:
+    """The rule of a local edit, in one place: a mask is for image families and the methods in :data:`MASKED`;
+    ``feather`` (pixels of soft edge, finite, in [0, MAX_FEATHER]) needs a mask. Returns ``feather`` as a float;
+    one ``ValueError`` line otherwise (``family`` names the model in it)."""
+    from ..media.masks import check_feather
+
+    feather = check_feather(feather)
+    if not mask:
+        if feather:
+            raise ValueError(f"feather {feather:g} softens a mask's edge, but no mask is given; give a mask or drop it")
+        return 0.0
+    if media != "image":
+        raise ValueError(f"a mask applies to image families; {family or 'a video model'} edits videos")
+    if method not in MASKED:
+        raise ValueError(f"a mask applies to methods {', '.join(MASKED)} only, not {method}")
+    return float(feather)
 
 
 def _setting(kind: type, help: str, low=None, high=None, choices=None, **default):

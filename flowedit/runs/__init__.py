@@ -6,10 +6,11 @@ batch path's safeguards (confined outputs, no write through a link, one claim pe
 request, ``results.jsonl`` crash-safe).
 """
 
+from ..models._settings import check_local_edit
 from .batch import BatchSummary, derive_seed, process_shard, run_jobs
 from .jobs import EditJob, load_jobs
 from .records import append_record, read_records
-from .request import EditRequest, check_local_edit, edit_to_file, request_id
+from .request import EditRequest, edit_to_file, request_id
 from .sweeps import SweepCell, contact_sheet, sweep
 
 __all__ = [

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from .._text import dumps_strict
-from ..media.masks import check_feather
 from ..media.source import Source, save_output
-from ..models._settings import MASKED, STRENGTHS, EditSettings
+from ..models._settings import STRENGTHS, EditSettings, check_local_edit
 from .locks import uninterrupted
 from .records import append_record
 
-__all__ = ["EditRequest", "check_local_edit", "check_output_name", "edit_to_file", "request_id"]
+__all__ = ["EditRequest", "check_output_name", "edit_to_file", "request_id"]
 
 
 def request_id(fields: dict) -> str:
@@ -44,21 +43,6 @@ def check_output_name(output: Path, media: str) -> None:
         raise ValueError(
             f"{output}: not {'a video' if media == 'video' else 'an image'} file name; end it with {', '.join(suffixes)}"
         )
-
-
-def check_local_edit(media: str, method: str, mask: bool, feather: Any) -> float:
-    """The rule of a local edit, in one place: a mask is for image families and the methods in ``MASKED``; ``feather``
-    (pixels of soft edge, finite, >= 0) needs a mask. Returns ``feather`` as a float; ``ValueError`` otherwise."""
-    feather = check_feather(feather)
-    if not mask:
-        if feather:
-            raise ValueError(f"feather {feather:g} softens a mask's edge, but no mask is given; give a mask or drop it")
-        return 0.0
-    if media != "image":
-        raise ValueError("a mask applies to image families; a video edit has no mask")
-    if method not in MASKED:
-        raise ValueError(f"a mask applies to methods {', '.join(MASKED)} only, not {method}")
-    return float(feather)
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,11 @@ from .._files import temporaries_of
 from ..media.images import ImageLimits
 from ..media.source import embedded_record, read_mask, read_source, save_image
 from ..models._arguments import check_prompt
+from ..models._settings import check_local_edit
 from .batch import prepare_out_dir, run_jobs
 from .jobs import EditJob
 from .locks import claim
-from .request import check_local_edit, request_id
+from .request import request_id
 
 __all__ = ["MAX_CELLS", "SweepCell", "cell_name", "check_grid", "contact_sheet", "run_sweep", "sweep"]
 

@@ -43,3 +43,13 @@ def test_a_wrong_number_never_shows_the_answer(answer, capsys):
 def test_a_right_number_passes(capsys):
     assert check_number(7, lambda a: a == 7, too_low=lambda a: a < 7, hint_low="", hint_high="")
     assert capsys.readouterr().out.startswith(PASS)
+
+
+def test_a_number_reference_takes_a_tensor_or_a_number_answer(capsys):
+    def reference(z):
+        return (2 * z).sum().item()  # a Python float, as a checker's reference may end in .item()
+
+    for right in (lambda z: (2 * z).sum(), lambda z: float((2 * z).sum())):  # a 0-D tensor, or a number
+        assert check_function(right, reference, {"case": (torch.tensor([1.0, 3.0]),)}, hint="") is True
+    assert check_function(lambda z: z.sum(), reference, {"case": (torch.tensor([1.0, 3.0]),)}, hint="H") is False
+    assert "Traceback" not in capsys.readouterr().out

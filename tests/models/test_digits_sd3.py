@@ -106,3 +106,20 @@ def test_the_training_commands_first_steps_lower_the_losses_and_write_a_loadable
     assert record["settings"]["steps"] == 12 and record["settings"]["batch"] == 8
     assert record["vae_mse_end"] < record["vae_mse_start"] and record["loss_end"] < record["loss_start"]
     assert family_of_name(str(tmp_path)) is FAMILIES["digits-sd3"] is load(str(tmp_path)).family  # a pipeline, no T5
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--steps", "0"], "--steps must lie in [1, 100000], got 0"),
+        (["--vae-steps", "0"], "--vae-steps must lie in [1, 100000], got 0"),
+        (["--threads", "0"], "--threads must lie in [1, 256], got 0"),
+        (["--batch", "-1"], "--batch must lie in [1, 4096], got -1"),
+    ],
+)
+def test_the_training_command_checks_its_options_before_any_work(tmp_path, capsys, options, message):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "keep.txt").write_text("kept")
+    assert train_main(["digits", "--out", str(tmp_path / "old"), *options]) == 2
+    assert message in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["old"] and (tmp_path / "old" / "keep.txt").read_text() == "kept"

@@ -190,7 +190,7 @@ def test_the_cli_refuses_a_feather_without_a_mask_or_not_a_radius(tmp_path, mask
 @pytest.mark.parametrize(
     ("local", "message"),
     [
-        ({"feather": 3}, "feather=3 softens a mask's edge, and no mask is given; pass mask=... too"),
+        ({"feather": 3}, "feather 3 softens a mask's edge, but no mask is given; give a mask or drop it"),
         ({"feather": math.nan, "mask": Image.new("L", SIZE, 255)}, "feather must be a radius in pixels >= 0, got nan"),
         ({"feather": "2", "mask": Image.new("L", SIZE, 255)}, "feather must be a radius in pixels >= 0, got '2'"),
     ],
