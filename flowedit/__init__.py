@@ -30,7 +30,7 @@ from ._grid import (
     shift_timesteps,
 )
 from ._integrate import CALLBACK_KEYS, RK4, SOLVERS, Adaptive, Euler, Heun, Solver, Velocity, integrate
-from ._solvers import FireFlow, Midpoint, RFSolver, UniInv
+from ._solvers import PAPER_SOLVERS, FireFlow, Midpoint, RFSolver, UniInv, make_solver
 
 _MODELS = ("DEFAULTS", "EditResult", "EditSettings", "Editor", "load")
 
@@ -44,6 +44,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "PAPER_SOLVERS",
+    "make_solver",
     "CALLBACK_KEYS",
     "Adaptive",
     "Editor",

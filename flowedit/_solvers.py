@@ -30,9 +30,9 @@ from typing import ClassVar
 
 import torch
 
-from ._integrate import Solver, Velocity
+from ._integrate import Adaptive, Solver, Velocity, get_solver
 
-__all__ = ["FireFlow", "Midpoint", "RFSolver", "UniInv"]
+__all__ = ["PAPER_SOLVERS", "FireFlow", "Midpoint", "RFSolver", "UniInv", "make_solver"]
 
 
 class Midpoint(Solver):
@@ -118,3 +118,20 @@ class UniInv(_Carry):
         v = self._previous(velocity, z, t)
         v_end = velocity(z + h * v, t_next)
         return self._keep(velocity, z + h * v_end, t_next, v_end)
+
+
+PAPER_SOLVERS: dict[str, type[Solver]] = {
+    "midpoint": Midpoint,
+    "rf-solver": RFSolver,
+    "fireflow": FireFlow,
+    "uni-inv": UniInv,
+}
+
+
+def make_solver(method: str | Solver | Adaptive) -> Solver | Adaptive:
+    """The solver ``method`` names: one of :data:`PAPER_SOLVERS` as a fresh instance (FireFlow and Uni-Inv carry a
+    velocity from step to step), else what :func:`~flowedit._integrate.get_solver` gives (``"euler"``, ``"heun"``,
+    ``"rk4"``, or a solver object as it is)."""
+    if isinstance(method, str) and method in PAPER_SOLVERS:
+        return PAPER_SOLVERS[method]()
+    return get_solver(method)

@@ -17,11 +17,8 @@ import torch
 from numpy.polynomial.hermite_e import hermegauss
 
 from flowedit import (
+    PAPER_SOLVERS,
     Adaptive,
-    FireFlow,
-    Midpoint,
-    RFSolver,
-    UniInv,
     check_generator,
     check_mask,
     dvrf,
@@ -30,6 +27,7 @@ from flowedit import (
     flowedit,
     integrate,
     linear_timesteps,
+    make_solver,
     sdedit,
     uniedit,
     velocity_pair,
@@ -42,8 +40,7 @@ from ._settings import DEFAULT, Settings, check_setting
 __all__ = ["MEAN_DRAWS", "METHODS", "SOLVERS", "Adaptive", "edit", "gauss_hermite", "round_trip"]
 
 METHODS = ("flowedit", "flowedit-mean", "inversion", "sdedit", "ot", "flowalign", "dvrf", "dds", "uniedit")
-SOLVERS = ("euler", "heun", "rk4", "exact", "midpoint", "rf-solver", "fireflow", "uni-inv")
-_PAPER_SOLVERS = {"midpoint": Midpoint, "rf-solver": RFSolver, "fireflow": FireFlow, "uni-inv": UniInv}
+SOLVERS = ("euler", "heun", "rk4", "exact", *PAPER_SOLVERS)
 MAX_QUADRATURE = 200_000  # points of the tensor-product Gauss-Hermite rule of "flowedit-mean"
 MEAN_DRAWS = 64  # Monte-Carlo draws per step of "flowedit-mean" where that rule would be larger
 MAX_OT = 3000  # points of the exact assignment of "ot" (O(N^3))
@@ -193,7 +190,7 @@ def edit(
             raise ValueError(f"mask applies to methods 'flowedit' and 'flowedit-mean' only, not {method!r}")
         mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
         mask = check_mask(mask[:, None] if mask.ndim == 1 else mask, x)  # (N,) -> one value per point
-    ode = Adaptive() if solver == "exact" else _PAPER_SOLVERS[solver]() if solver in _PAPER_SOLVERS else solver
+    ode = Adaptive() if solver == "exact" else make_solver(solver)
     options = {"n_max": n_max, "generator": generator, "callback": callback}
 
     if method == "flowedit":

@@ -34,19 +34,11 @@ import torch
 
 from .._after import dvrf, flowalign, uniedit
 from .._edit import edit_by_inversion, flowedit, sdedit
-from .._solvers import FireFlow, Midpoint, RFSolver, UniInv
+from .._solvers import make_solver
 from ._adapter import Adapter
 from ._settings import MASKED, EditSettings
 
 __all__ = ["MASKED", "run_method"]
-
-SOLVERS = {
-    "euler": lambda: "euler",
-    "midpoint": Midpoint,
-    "rf-solver": RFSolver,
-    "fireflow": FireFlow,
-    "uni-inv": UniInv,
-}
 
 
 def run_method(
@@ -80,7 +72,7 @@ def run_method(
     if method == "inversion":
         v_src = counted(adapter.velocity(adapter.encode_prompt(source, s.src_guidance), layout))
         v_tar = counted(adapter.velocity(adapter.encode_prompt(target, s.tar_guidance), layout))
-        solver = SOLVERS[strengths["solver"]]()
+        solver = make_solver(strengths["solver"])
         return edit_by_inversion(x, v_src, v_tar, ts, n_max=s.n_max, method=solver, callback=step)
     if method == "sdedit":
         v_tar = counted(adapter.velocity(adapter.encode_prompt(target, s.tar_guidance), layout))

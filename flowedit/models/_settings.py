@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .._edit import check_schedule
+from .._solvers import PAPER_SOLVERS
 from .._text import short
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
 
 METHODS = ("flowedit", "inversion", "sdedit", "flowalign", "dvrf", "dds", "uniedit")
 MASKED = ("flowedit", "flowalign", "dvrf", "dds")  # methods whose update a local-edit mask scales
-SOLVERS = ("euler", "midpoint", "rf-solver", "fireflow", "uni-inv")  # inversion's ODE solvers (flowedit's core)
+SOLVERS = ("euler", *PAPER_SOLVERS)  # inversion's ODE solvers (flowedit's core)
 MAX_STEPS = 1000  # diffusers' flow schedulers are trained on 1000 timesteps: no finer grid exists
 MAX_N_AVG = 64  # all draws go into one model call: activation memory grows with n_avg
 MAX_GUIDANCE = 100.0
