@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import paper
 from ._checks import check_int
-from ._settings import DEFAULT, Settings, check_setting, setting
+from ._settings import DEFAULT, Settings, check_setting, check_work, setting
 
 __all__ = ["COMMAND_DEFAULTS", "STRENGTHS", "check_args", "common_options", "edit_options", "option"]
 
@@ -75,6 +75,10 @@ def check_args(args) -> None:
             check_setting("weight", w, "--weights")
     else:
         Settings(steps=args.steps, n_max=args.n_max)  # n_max <= steps
+    if args.command in ("figure3", "compare", "animate"):
+        steps = args.steps or COMMAND_DEFAULTS[args.command].get("steps", DEFAULT.steps)
+        points = (args.n or DEFAULT.n) * (2 if args.command in PER_MODE else 1)  # the paper's two source modes
+        check_work(steps, args.n_avg or DEFAULT.n_avg, points, 2)
     if args.command in ("figure3", "animate", "compare"):
         paper.source(args.std, args.weights)  # weights: two, positive, summing to 1
     if args.command == "digits":

@@ -35,7 +35,7 @@ from flowedit import (
 
 from ._checks import check_choice, check_int, check_points
 from ._mixture import GaussianMixture, check_mixture
-from ._settings import DEFAULT, Settings, check_setting
+from ._settings import DEFAULT, Settings, check_setting, check_work
 
 __all__ = ["MEAN_DRAWS", "METHODS", "SOLVERS", "Adaptive", "edit", "gauss_hermite", "round_trip"]
 
@@ -184,6 +184,7 @@ def edit(
         raise TypeError(f"callback must be a function of the step's dict or None, got {type(callback).__name__}")
     if method != "flowedit" and (n_min != 0 or n_avg != 1):
         raise ValueError(f"n_min and n_avg apply to method 'flowedit' only, not {method!r}")
+    check_work(steps, n_avg, x.shape[0], x.shape[1])
     ts = linear_timesteps(steps, dtype=x.dtype)
     if mask is not None:
         if method not in ("flowedit", "flowedit-mean"):

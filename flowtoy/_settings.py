@@ -20,7 +20,7 @@ from typing import Any
 
 from ._checks import check_int, check_number
 
-__all__ = ["DEFAULT", "Setting", "Settings", "check_setting", "setting"]
+__all__ = ["DEFAULT", "MAX_WORK", "Setting", "Settings", "check_setting", "check_work", "setting"]
 
 SIZE = "a larger run would take hours or run out of memory"
 
@@ -152,6 +152,18 @@ class Settings:
 
 
 DEFAULT = Settings()
+MAX_WORK = 2_000_000_000  # numbers an edit moves in all (steps x draws x points x dimension): a minute or two here
+
+
+def check_work(steps: int, n_avg: int, points: int, dim: int) -> None:
+    """Refuse an edit whose sizes are each within their bounds but whose product would run for hours or fill the
+    memory: ``steps x n_avg x points x dim`` numbers moved in all, at most :data:`MAX_WORK`."""
+    work = steps * n_avg * points * dim
+    if work > MAX_WORK:
+        raise ValueError(
+            f"steps x n_avg x points x dimension = {steps} x {n_avg} x {points} x {dim} = {work:.3g} is over "
+            f"{MAX_WORK:.0e}: an edit that large would run for hours or run out of memory; make one of them smaller"
+        )
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 

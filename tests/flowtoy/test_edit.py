@@ -297,3 +297,13 @@ def test_metrics_take_numpy_and_integer_points_and_bound_their_sizes():
         metrics.transport_cost("ab", [[1, 2]])
     with pytest.raises(ValueError, match=r"^an exact assignment of 3001 points is over the limit of 3000; "):
         metrics.ot_cost(np.zeros((3001, 2)), np.zeros((3001, 2)))
+
+
+def test_sizes_within_their_bounds_whose_product_is_too_large_are_refused_at_once():
+    from flowtoy.cli import main
+
+    x = torch.zeros(100_000, 2, dtype=torch.float64)  # 1e5 points x 2 x 10000 steps x 1000 draws = 2e12 numbers
+    source, target = paper.source(), paper.target()
+    with pytest.raises(ValueError, match=r"steps x n_avg x points x dimension = 10000 x 1000 x 100000 x 2"):
+        edit(x, source, target, "flowedit", steps=10_000, n_avg=1000)
+    assert main(["compare", "--n", "2000000", "--n-avg", "1000"]) == 2  # the command line, before any work
