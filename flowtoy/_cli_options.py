@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import paper
+from . import digits, paper
 from ._checks import check_int
 from ._settings import DEFAULT, Settings, check_setting, check_work, setting
 
@@ -22,7 +22,7 @@ COMMAND_DEFAULTS = {
     "figure3": {"n": 2000, "steps": 10},
     "sweep": {"n": 2000},
     "animate": {"n": 500},
-    "digits": {"n": 8, "steps": 50, "n_max": 40},
+    "digits": {"n": 8, "steps": digits.STEPS, "n_max": digits.N_MAX},
     "compare": {"n": 4000},
 }
 STRENGTHS = ("zeta", "guidance", "eta", "omega")  # FlowAlign's, DVRF's and UniEdit-Flow's settings
@@ -82,8 +82,6 @@ def check_args(args) -> None:
     if args.command in ("figure3", "animate", "compare"):
         paper.source(args.std, args.weights)  # weights: two, positive, summing to 1
     if args.command == "digits":
-        from . import digits
-
         for name in ("source", "target"):
             digits.check_label(getattr(args, name))
         if args.source == args.target:

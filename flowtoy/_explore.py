@@ -71,7 +71,7 @@ def _scaled(mixture: GaussianMixture, weight: float | None, std: float) -> Gauss
     if weight is not None and mixture.n_components > 1:
         rest = weights[1:] / weights[1:].sum()
         weights = torch.cat([weights.new_tensor([weight]), (1 - weight) * rest])
-    return GaussianMixture._from_eigen(mixture.means, mixture.lam * std**2, mixture.U, weights.log())
+    return GaussianMixture.from_eigen(mixture.means, mixture.lam * std**2, mixture.U, weights.log())
 
 
 class Explorer:

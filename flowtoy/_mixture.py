@@ -145,7 +145,7 @@ class GaussianMixture:
         self._cache: dict[tuple, tuple] = {}
 
     @classmethod
-    def _from_eigen(cls, means, lam, U, log_weights) -> GaussianMixture:
+    def from_eigen(cls, means, lam, U, log_weights) -> GaussianMixture:
         mixture = cls.__new__(cls)
         mixture._init(means, lam, U, log_weights)
         return mixture
@@ -239,7 +239,7 @@ class GaussianMixture:
         """
         t = self._time(t)
         a = 1 - t
-        return GaussianMixture._from_eigen(a * self.means, a * a * self.lam + t * t, self.U, self.log_weights)
+        return GaussianMixture.from_eigen(a * self.means, a * a * self.lam + t * t, self.U, self.log_weights)
 
     def _component_log_probs(self, x: torch.Tensor, means, lam, U, log_w) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-component ``log w_k + log N(x; m_k, U_k diag(lam_k) U_k^T)`` (N, K) and ``y = U_k^T (x - m_k)`` (N, K, d)."""

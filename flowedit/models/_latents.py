@@ -142,9 +142,11 @@ class PackedLayout:
 
 @dataclass(frozen=True)
 class NoPacking:
-    """The latent is what the integrator moves; the transformer patches it itself (``patch`` names how)."""
+    """The latent is what the integrator moves; the transformer patches it itself (``patch`` names how).
+    Its channels are axis 1, ``(B, C, [F,] h, w)``."""
 
     patch: str = "2x2"
+    channel_dim = 1
 
     def pack(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         return x, None
@@ -174,6 +176,7 @@ class Tokens2x2:
     leaves them; noise drawn ``randn_like`` them fills in that order, as the pipeline's does."""
 
     feature_major: bool = False
+    channel_dim = 2  # the features of (B, L, 4C)
 
     def pack(self, x: torch.Tensor) -> tuple[torch.Tensor, PackedLayout]:
         layout = PackedLayout(*x.shape)

@@ -65,7 +65,7 @@ def run_method(
     if method == "uniedit":  # the official demo: invert with the empty prompt at guidance 1, edit unguided
         invert = counted(adapter.velocity(adapter.encode_prompt("", 1.0), layout))
         pair = counted(_pair(adapter, source, target, s, layout))
-        channel_dim = 1 if x.ndim > 3 else 2  # (B, C, [F,] h, w) latents, or packed tokens (B, L, C)
+        channel_dim = adapter.family.packing.channel_dim  # (B, C, [F,] h, w) latents: 1; packed tokens (B, L, C): 2
         return uniedit(
             x, invert, pair, ts, n_max=s.n_max, omega=strengths["omega"], channel_dim=channel_dim, callback=step
         )
