@@ -62,10 +62,11 @@ class Family:
     schedule: Sigmas
     defaults: EditSettings
     defaults_from: str  # where the defaults come from
-    tiny: Callable[..., Any]  # (dtype=...) -> a tiny random-weight pipeline of this family
+    tiny: Callable[..., Any]  # (dtype=...) -> a tiny random-weight pipeline of this family (or shipped weights)
     hub: str
     media: str = "image"
     variant: Callable[[Mapping, Mapping], bool] = any_config
+    offline: str = ""  # what `flowedit models` says loads it offline (default: tiny-<name>, random weights)
 
     def recognises(self, pipeline: str, transformer: Mapping, index: Mapping) -> bool:
         """Whether a pipeline of class ``pipeline`` whose transformer config is ``transformer`` and whose
@@ -171,6 +172,7 @@ FAMILIES: dict[str, Family] = {
             defaults=EditSettings(steps=50, n_max=33, n_min=0, n_avg=1, src_guidance=3.5, tar_guidance=13.5, seed=42),
             defaults_from="SD3's reference settings, measured on these trained weights in the README",
             tiny=shipped,
+            offline="digits-sd3 or tiny-digits-sd3, both the trained weights",
             hub=r"^digits-sd3$",
             variant=is_digits_sd3,
             **{**_SD3, "code": DIGITS_SD3},
@@ -350,7 +352,8 @@ def describe() -> str:
     itself), its defaults and their source."""
     lines = []
     for family in FAMILIES.values():
-        lines.append(f"{family.name}: {family.title} ({family.pipeline}; offline: tiny-{family.name})")
+        offline = family.offline or f"tiny-{family.name}"
+        lines.append(f"{family.name}: {family.title} ({family.pipeline}; offline: {offline})")
         facts = {
             "timestep": family.timestep.describe(),
             "guidance": family.guidance.describe(),

@@ -163,7 +163,7 @@ def test_flowedit_models_lists_every_family_with_its_defaults(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     for name, family in FAMILIES.items():
-        assert f"{name}: {family.title} ({family.pipeline}; offline: tiny-{name})" in out
+        assert f"{name}: {family.title} ({family.pipeline}; offline: {family.offline or f'tiny-{name}'})" in out
         assert f"steps {family.defaults.steps}, n_max {family.defaults.n_max}" in out
     # every family but SD3 and FLUX.1 [dev], whose defaults are the reference implementation's, and digits-sd3,
     # whose are measured on its trained weights
