@@ -4,20 +4,20 @@ crash-safe, shareable. What a run guarantees:
 - **Outputs stay inside the out-dir.** Codes and image stems are checked before any model loads
   (no path separators, ``..``, leading dots, control characters; at most 100 characters), and no
   write follows a symbolic link (``results.jsonl``, an output, an image's folder).
-- **A run knows what it resumes.** Each output PNG carries its own record (a ``flowedit`` text
-  chunk): model, dtype, method, every setting, run seed and derived seed, prompts and the SHA-256 of
-  the input image. An edit is done only if that record equals the current request; outputs made
+- **A run knows what it resumes.** Each output carries its own record (a PNG's ``flowedit`` text
+  chunk, a video's comment; :class:`~flowedit.runs.EditRequest`): model, dtype, every setting, the
+  derived seed and its run seed, prompts and the fingerprint of the input's decoded pixels. An edit is done only if that record equals the current request; outputs made
   with other settings stop the run before any work (exit 2) unless ``overwrite=True`` redoes them.
 - **results.jsonl survives crashes.** One strict-JSON line per finished (or failed) edit, appended
   under a file lock, always on a fresh line, written whole or rolled back; a damaged line is
   skipped with a warning by :func:`read_records`. An output whose record never reached the file
-  (a kill between the two writes) gets it on the next run, from the PNG's own record.
+  (a kill between the two writes) gets it on the next run, from the output's own record.
 - **Several runs share an out-dir.** Each edit is claimed with a lock (``.flowedit-locks/`` in the
   out-dir; released by the operating system when its process ends), so independent runs and the
   processes of ``accelerate launch`` never do an edit twice, and a killed writer's temporary files
   are removed only by the next owner of the edit.
 
-Each edit's seed is derived from the run seed, the image's bytes and the two prompts, never from its
+Each edit's seed is derived from the run seed, the image's pixels and the two prompts, never from its
 position in the file. Under ``accelerate launch`` (or any launcher that sets ``RANK`` and
 ``WORLD_SIZE``) process ``r`` of ``N`` takes every ``N``-th edit of the list sorted by output path.
 """

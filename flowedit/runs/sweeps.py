@@ -164,8 +164,9 @@ def run_sweep(
     check_prompt(target_prompt, "target_prompt")
     options = {k: v for k, v in options.items() if v is not None}
     swept = {"n_max": "n_max_values", "tar_guidance": "tar_guidance_values", "seed": "seeds"}
-    for name in sorted(set(options) & set(swept)):
-        raise ValueError(f"{name} is swept: give its values as {swept[name]}=[...], not {name}=...")
+    clash = sorted(set(options) & set(swept))
+    if clash:
+        raise ValueError(f"{clash[0]} is swept: give its values as {swept[clash[0]]}=[...], not {clash[0]}=...")
     if out_dir is None or not str(out_dir):
         raise ValueError(f"out_dir must name a folder for the cells and the sheet, got {out_dir!r}")
     editor = None
